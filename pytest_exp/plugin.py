@@ -1,0 +1,66 @@
+"""pytest entry point: options, ini keys, markers and hooks. Logic lives in the other modules."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from pytest_exp import settings
+from pytest_exp.fixtures import _exp_slot, exp_params, exp_trial
+from pytest_exp.session import STASH, ExpSession
+
+__all__ = ["_exp_slot", "exp_params", "exp_trial"]
+
+
+def _argtype(parse: Callable[[object], Any]) -> Callable[[str], Any]:
+    def convert(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(f"invalid value {text!r}: {e}") from None
+
+    return convert
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("exp", "pytest-exp: parameter spaces and experiments")
+    for s in settings.SETTINGS:
+        group.addoption(s.flag, dest=s.flag, type=_argtype(s.parse), metavar=s.metavar, help=s.help)
+        parser.addini(s.ini, s.help, default="")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "space(path_or_dict=None, *, sample=None, repeat=1, seed=None): run the test once per "
+        "configuration of a TOML parameter space (pytest-exp).",
+    )
+    session = ExpSession(config)
+    config.stash[STASH] = session
+    session.remember_seed()
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(XdistHooks(session), "exp-xdist")
+
+
+class XdistHooks:
+    """Registered only when xdist is active: the controller hands its seed to every worker."""
+
+    def __init__(self, session: ExpSession) -> None:
+        self.session = session
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        node.workerinput["exp_seed"] = self.session.seed
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return config.stash[STASH].header()
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    marker = metafunc.definition.get_closest_marker("space")
+    if marker is not None:
+        metafunc.config.stash[STASH].parametrize(metafunc, marker)

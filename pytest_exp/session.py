@@ -1,0 +1,200 @@
+"""State of one pytest run: resolved settings, the session seed, loaded spaces, expansion."""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_exp import settings
+from pytest_exp.space import MAX_GRID, Grid, Space, SpaceError, Trial, suggest
+
+SEED_CACHE_KEY = "exp/seed"
+# The hidden parameter that carries each item's place in its grid; see ``Slot``.
+SLOT = "_exp_slot"
+RESERVED = frozenset({"request", "exp_params", "exp_trial", SLOT})
+
+
+class CollectError(Exception):
+    """A space or marker that cannot be expanded; reported as a collection error of its test."""
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """What an item holds: its grid, point and run. The trial is built when the test runs, so a
+    collected item costs no more than one small object beyond plain parametrize."""
+
+    grid: Grid
+    index: int
+    run: int
+
+    def trial(self) -> Trial:
+        return self.grid.trial(self.index, self.run)
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+class ExpSession:
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.cli = {s.name: config.getoption(s.flag) for s in settings.SETTINGS}
+        self.ini: dict[str, Any] = {}
+        for s in settings.SETTINGS:
+            raw = config.getini(s.ini)
+            if raw not in ("", None):
+                try:
+                    self.ini[s.name] = settings.parse_ini(s, raw)
+                except settings.SettingError as e:
+                    raise pytest.UsageError(str(e)) from None
+        self.seed, self.seed_note = self._session_seed()
+        self._spaces: dict[tuple[str, int], Space] = {}
+        self._grids: dict[tuple[int, int], Grid] = {}
+        space = self.cli["space"]
+        if space is not None and not self.cli_space_path().is_file():
+            raise pytest.UsageError(f"--exp-space {space}: space file not found")
+
+    # seed -------------------------------------------------------------------
+
+    def _session_seed(self) -> tuple[int, str]:
+        workerinput = getattr(self.config, "workerinput", None)
+        if workerinput is not None and "exp_seed" in workerinput:
+            # xdist workers take the controller's decision, so every worker collects the same.
+            return int(workerinput["exp_seed"]), ""
+        wanted = settings.resolve("seed", self.cli, {}, self.ini)
+        cache = self.config.cache if hasattr(self.config, "cache") else None
+        if wanted == "random":
+            return random.SystemRandom().randrange(2**32), ""
+        if wanted == "last":
+            if cache is None:
+                raise pytest.UsageError("--exp-seed last needs pytest's cache (-p cacheprovider)")
+            last = cache.get(SEED_CACHE_KEY, None)
+            if last is None:
+                return 0, " (no earlier run recorded a seed)"
+            return int(last), ""
+        return int(wanted), ""
+
+    def remember_seed(self) -> None:
+        cache = self.config.cache if hasattr(self.config, "cache") else None
+        if cache is not None and not hasattr(self.config, "workerinput"):
+            cache.set(SEED_CACHE_KEY, self.seed)
+
+    def header(self) -> str:
+        return f"exp: seed {self.seed}{self.seed_note} (reproduce with --exp-seed {self.seed})"
+
+    # spaces -----------------------------------------------------------------
+
+    def cli_space_path(self) -> Path:
+        return Path(self.config.invocation_params.dir, self.cli["space"])
+
+    def _space_source(self, definition: pytest.Function, spec: object) -> Path | Mapping[str, Any]:
+        """Where a test's space comes from: --exp-space, then the marker, then ini exp_space."""
+        if self.cli["space"] is not None:
+            return self.cli_space_path()
+        if isinstance(spec, (str, os.PathLike)):
+            return Path(definition.path.parent, spec)
+        if isinstance(spec, Mapping):
+            return spec
+        if spec is not None:
+            raise CollectError(
+                f"@pytest.mark.space takes a path to a TOML file or a dict (got {type(spec).__name__})"
+            )
+        if "space" in self.ini:
+            inipath = self.config.inipath
+            base = inipath.parent if inipath is not None else self.config.rootpath
+            return Path(base, self.ini["space"])
+        raise CollectError(
+            "@pytest.mark.space() names no space: give one in the marker "
+            '(@pytest.mark.space("space.toml")), with --exp-space FILE, or with exp_space in the ini file'
+        )
+
+    def load(self, source: Path | Mapping[str, Any]) -> Space:
+        if isinstance(source, Mapping):
+            return Space.from_dict(source, source="space dict")
+        shown = _relative(source, self.config.rootpath)
+        try:
+            key = (str(source), source.stat().st_mtime_ns)
+        except OSError:
+            raise SpaceError("space file not found", source=shown) from None
+        if key not in self._spaces:
+            space = Space.from_file(source)
+            space.source = shown
+            self._spaces[key] = space
+        return self._spaces[key]
+
+    def grid(self, space: Space, seed: int) -> Grid:
+        # One grid per space and seed: tests sharing a space share its values and id labels.
+        key = (id(space), seed)
+        if key not in self._grids:
+            self._grids[key] = space.grid(seed)
+        return self._grids[key]
+
+    # expansion --------------------------------------------------------------
+
+    def parametrize(self, metafunc: pytest.Metafunc, marker: pytest.Mark) -> None:
+        try:
+            self._parametrize(metafunc, marker)
+        except (CollectError, SpaceError, settings.SettingError) as e:
+            pytest.fail(f"{e}; used by {metafunc.definition.nodeid}", pytrace=False)
+
+    def _marker_options(self, marker: pytest.Mark) -> tuple[object, dict[str, Any]]:
+        kwargs = dict(marker.kwargs)
+        if len(marker.args) > 1:
+            raise CollectError(
+                f"@pytest.mark.space takes one space, a path or a dict (got {len(marker.args)} arguments)"
+            )
+        spec = marker.args[0] if marker.args else kwargs.pop("path_or_dict", None)
+        options = {}
+        for key, raw in kwargs.items():
+            setting = settings.BY_NAME.get(key)
+            if setting is None or setting.marker is None:
+                known = settings.MARKER_KEYWORDS
+                raise CollectError(
+                    f'@pytest.mark.space has no keyword "{key}" '
+                    f"(expected one of {', '.join(f'{k!r}' for k in known)}{suggest(key, known)})"
+                )
+            options[key] = settings.parse_marker(setting, raw)
+        return spec, options
+
+    def _parametrize(self, metafunc: pytest.Metafunc, marker: pytest.Mark) -> None:
+        spec, options = self._marker_options(marker)
+        space = self.load(self._space_source(metafunc.definition, spec))
+        sample = settings.resolve("sample", self.cli, options, self.ini)
+        repeat = settings.resolve("repeat", self.cli, options, self.ini)
+        seed = self.seed if "seed" not in options or self.cli["seed"] is not None else options["seed"]
+        grid = self.grid(space, seed)
+        if sample is None and len(grid) > MAX_GRID:
+            raise SpaceError(
+                f"the grid has {len(grid):,} points, too many to collect (limit {MAX_GRID:,}); "
+                "run a sample of it with --exp-sample N",
+                source=space.source,
+            )
+        indices = grid.sample(sample) if sample is not None else range(len(grid))
+        fixturenames = set(metafunc.fixturenames)
+        clash = RESERVED.intersection(space.names)
+        if clash:
+            raise SpaceError(f"parameter name {sorted(clash)[0]!r} is reserved", source=space.source)
+        passed = [n for n in space.names if n in fixturenames]
+        # Items get their values the way plain parametrize gives them, plus a slot for the rest.
+        metafunc.fixturenames.append(SLOT)
+        argvalues = []
+        ids = []
+        for i in indices:
+            label = grid.label(i)
+            point = grid[i] if passed else {}
+            for run in range(1, repeat + 1):
+                argvalues.append((*(point[n] for n in passed), Slot(grid, i, run)))
+                ids.append(label if repeat == 1 else f"{label}-run={run}")
+        metafunc.parametrize([*passed, SLOT], argvalues, ids=ids, indirect=[SLOT])
+
+
+STASH = pytest.StashKey[ExpSession]()

@@ -1,0 +1,130 @@
+"""The plugin's settings: one definition each, shared by the command line, ini file and marker.
+
+Precedence, lowest first: default < ini file < ``@pytest.mark.space(...)`` keyword < command line.
+The command line wins because it is what the person running pytest asked for this time
+(``--exp-space`` replaces every marker's space, and ``--exp-repeat 1`` must be able to make a
+quick run of tests whose markers say ``repeat=5``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+class SettingError(ValueError):
+    """A setting with a value it cannot take; the message says where the value came from."""
+
+
+def positive_int(value: object) -> int:
+    if isinstance(value, str):
+        try:
+            value = int(value.strip())
+        except ValueError:
+            raise ValueError("expected an integer >= 1") from None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError("expected an integer >= 1")
+    return value
+
+
+def seed_value(value: object) -> int | str:
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in ("last", "random"):
+            return text
+        try:
+            value = int(text)
+        except ValueError:
+            raise ValueError('expected an integer, "last" or "random"') from None
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValueError('expected an integer, "last" or "random"')
+    return value
+
+
+def marker_seed(value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValueError("expected an integer")
+    return value
+
+
+def path_value(value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("expected a path to a TOML file")
+    return value.strip()
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    help: str
+    parse: Callable[[object], Any]
+    default: Any = None
+    metavar: str = "N"
+    # How a marker keyword is checked; None when the setting is not a marker keyword.
+    marker: Callable[[object], Any] | None = None
+
+    @property
+    def flag(self) -> str:
+        return "--exp-" + self.name.replace("_", "-")
+
+    @property
+    def ini(self) -> str:
+        return "exp_" + self.name
+
+
+SETTINGS = (
+    Setting(
+        "space",
+        "TOML parameter space for every @pytest.mark.space test, replacing the marker's own.",
+        path_value,
+        metavar="FILE",
+    ),
+    Setting(
+        "sample",
+        "run N distinct configurations drawn from each grid (all of them when N >= its size).",
+        positive_int,
+        marker=positive_int,
+    ),
+    Setting(
+        "repeat",
+        "run every configuration N times (run 1..N, each with its own seed).",
+        positive_int,
+        default=1,
+        marker=positive_int,
+    ),
+    Setting(
+        "seed",
+        "seed for random parameters, sampling and trial seeds: an integer, 'last' "
+        "(the previous run's) or 'random' (default 0: the same sweep every run).",
+        seed_value,
+        default=0,
+        metavar="SEED",
+        marker=marker_seed,
+    ),
+)
+BY_NAME = {s.name: s for s in SETTINGS}
+MARKER_KEYWORDS = tuple(s.name for s in SETTINGS if s.marker is not None)
+
+
+def parse_ini(setting: Setting, raw: object) -> Any:
+    try:
+        return setting.parse(raw)
+    except ValueError as e:
+        raise SettingError(f"invalid {setting.ini} = {raw!r} from config file: {e}") from None
+
+
+def parse_marker(setting: Setting, raw: object) -> Any:
+    assert setting.marker is not None
+    try:
+        return setting.marker(raw)
+    except ValueError as e:
+        raise SettingError(f"invalid space marker keyword {setting.name}={raw!r}: {e}") from None
+
+
+def resolve(name: str, cli: Mapping[str, Any], marker: Mapping[str, Any], ini: Mapping[str, Any]) -> Any:
+    """The value of one setting for one test, by the precedence in this module's docstring."""
+    for layer in (cli, marker, ini):
+        if layer.get(name) is not None:
+            return layer[name]
+    return BY_NAME[name].default

@@ -1,0 +1,712 @@
+"""Parameter spaces: exp's TOML schema, validated, expanded into grids and optimizer dimensions.
+
+Pure Python on purpose: no pytest import, and skopt only inside ``Space.dimensions``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import hashlib
+import json
+import math
+import random
+import sys
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, ClassVar, Union, overload
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+TYPES = ("value", "list", "range", "random")
+DTYPES = ("float", "int")
+PRIORS = ("uniform", "log-uniform")
+KEYS = {
+    "value": ("type", "value"),
+    "list": ("type", "value"),
+    "range": ("type", "bounds", "step", "dtype"),
+    "random": ("type", "bounds", "prior", "dtype", "n"),
+}
+# Beyond this a grid cannot become test items in any reasonable memory; sampling still works.
+MAX_GRID = 1_000_000
+
+
+class SpaceError(ValueError):
+    """A space that cannot be used, with the file and parameter it came from."""
+
+    def __init__(self, message: str, *, source: str | None = None, param: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.source = source
+        self.param = param
+
+    def __str__(self) -> str:
+        where = f"{self.source}: " if self.source else ""
+        if self.param is not None:
+            where += f"[{self.param}] "
+        return where + self.message
+
+
+def suggest(found: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(found.lower(), list(choices), n=1)
+    return f"; did you mean {_show(close[0])}?" if close else ""
+
+
+def _choice(found: object, choices: Sequence[str], what: str) -> str:
+    """Case-insensitive pick from a fixed set, with a did-you-mean when it fails."""
+    if isinstance(found, type) and found.__name__ in choices:
+        return found.__name__  # add_range(dtype=int) as in exp
+    if isinstance(found, str) and found.lower() in choices:
+        return found.lower()
+    shown = ", ".join(_show(c) for c in choices)
+    hint = suggest(found, choices) if isinstance(found, str) else ""
+    raise SpaceError(f"unknown {what} {_show(found)} (expected one of {shown}{hint})")
+
+
+def _is_number(x: object) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _show(x: object) -> str:
+    """A value as the user wrote it in TOML, for error messages."""
+    try:
+        return _toml_value(x)
+    except TypeError:
+        return repr(x)
+
+
+def _kind(x: object) -> str:
+    if isinstance(x, bool):
+        return "bool"
+    if _is_number(x):
+        return "number"
+    if isinstance(x, str):
+        return "string"
+    if isinstance(x, (list, tuple)):
+        return "array"
+    if isinstance(x, Mapping):
+        return "table"
+    if isinstance(x, (dt.date, dt.time)):
+        return "datetime"
+    return type(x).__name__
+
+
+def _freeze(x: Any) -> Any:
+    """A hashable key under which equal TOML values collide (1 == 1.0, as Python has it)."""
+    if isinstance(x, (list, tuple)):
+        return ("array", tuple(_freeze(v) for v in x))
+    if isinstance(x, Mapping):
+        return ("table", tuple(sorted((k, _freeze(v)) for k, v in x.items())))
+    return (_kind(x), x)
+
+
+def _plain(x: Any) -> Any:
+    """TOML values as plain Python: tuples become lists, mappings become dicts."""
+    if isinstance(x, (list, tuple)):
+        return [_plain(v) for v in x]
+    if isinstance(x, Mapping):
+        return {str(k): _plain(v) for k, v in x.items()}
+    return x
+
+
+def _decimal(x: int | float) -> Decimal:
+    # repr gives the shortest decimal that round-trips, i.e. what the user typed: 0.1 stays 0.1.
+    return Decimal(x) if isinstance(x, int) else Decimal(repr(x))
+
+
+def derive_seed(*parts: object, bits: int = 32) -> int:
+    """A seed that depends only on its parts, identical in every process (unlike ``hash``)."""
+    digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> (64 - bits)
+
+
+def canonical_json(x: Any) -> str:
+    return json.dumps(x, sort_keys=True, separators=(",", ":"), default=str, allow_nan=True)
+
+
+def config_id(params: Mapping[str, Any]) -> str:
+    """Stable id of a configuration: the same params give the same id in any run or space."""
+    return hashlib.sha256(canonical_json(params).encode()).hexdigest()[:12]
+
+
+# --------------------------------------------------------------------------- parameters
+
+
+@dataclass(frozen=True)
+class Value:
+    """One fixed value (any TOML value)."""
+
+    name: str
+    value: Any
+    type: ClassVar[str] = "value"
+
+    def grid_values(self, seed: int) -> Sequence[Any]:
+        return (self.value,)
+
+    @property
+    def grid_size(self) -> int:
+        return 1
+
+    def table(self) -> dict[str, Any]:
+        return {"type": "value", "value": self.value}
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A list parameter: distinct values of one kind, in first-seen order."""
+
+    name: str
+    values: tuple[Any, ...]
+    type: ClassVar[str] = "list"
+
+    def grid_values(self, seed: int) -> Sequence[Any]:
+        return self.values
+
+    @property
+    def grid_size(self) -> int:
+        return len(self.values)
+
+    def table(self) -> dict[str, Any]:
+        return {"type": "list", "value": list(self.values)}
+
+
+class _Arange(Sequence[Any]):
+    """low, low+step, ... < high, each value computed from its index in decimal arithmetic."""
+
+    def __init__(self, low: int | float, step: int | float, count: int, integer: bool) -> None:
+        self._low, self._step = (low, step) if integer else (_decimal(low), _decimal(step))
+        self._count = count
+        self._integer = integer
+
+    def __len__(self) -> int:
+        return self._count
+
+    @overload
+    def __getitem__(self, i: int) -> Any: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[Any]: ...
+    def __getitem__(self, i: int | slice) -> Any:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(self._count))]
+        if not -self._count <= i < self._count:
+            raise IndexError(i)
+        v = self._low + (i % self._count) * self._step
+        return v if self._integer else float(v)
+
+
+@dataclass(frozen=True)
+class Range:
+    """A grid of evenly spaced values in [low, high); the optimizer searches [low, high]."""
+
+    name: str
+    low: int | float
+    high: int | float
+    step: int | float = 1
+    dtype: str = "float"
+    type: ClassVar[str] = "range"
+
+    @property
+    def grid_size(self) -> int:
+        return math.ceil((_decimal(self.high) - _decimal(self.low)) / _decimal(self.step))
+
+    def grid_values(self, seed: int) -> Sequence[Any]:
+        integer = self.dtype == "int"
+        return _Arange(self.low, self.step, self.grid_size, integer)
+
+    def table(self) -> dict[str, Any]:
+        return {"type": "range", "bounds": [self.low, self.high], "step": self.step, "dtype": self.dtype}
+
+
+@dataclass(frozen=True)
+class Draw:
+    """A random parameter: ``n`` seeded draws in [low, high) for a grid; a prior for the optimizer."""
+
+    name: str
+    low: int | float = 0
+    high: int | float = 1
+    prior: str = "uniform"
+    dtype: str = "float"
+    n: int = 1
+    type: ClassVar[str] = "random"
+
+    @property
+    def grid_size(self) -> int:
+        return self.n
+
+    def grid_values(self, seed: int) -> Sequence[Any]:
+        rng = random.Random(derive_seed(seed, "random", self.name, bits=64))
+        log = self.prior == "log-uniform"
+        lo, hi = (math.log(self.low), math.log(self.high)) if log else (self.low, self.high)
+
+        def draw() -> float:
+            u = lo + rng.random() * (hi - lo)
+            return math.exp(u) if log else u
+
+        if self.dtype == "float":
+            # Rounding can land exactly on high; the grid promises [low, high).
+            return tuple(sorted(min(draw(), math.nextafter(self.high, -math.inf)) for _ in range(self.n)))
+        drawn: set[int] = set()
+        for _ in range(100 * self.n + 1000):
+            drawn.add(min(math.floor(draw()), int(self.high) - 1))
+            if len(drawn) == self.n:
+                return tuple(sorted(drawn))
+        raise SpaceError(
+            f"could not draw n = {self.n} distinct integers from [{self.low}, {self.high}) "
+            f"with prior {_show(self.prior)} (got {len(drawn)}); lower n or widen bounds",
+            param=self.name,
+        )
+
+    def table(self) -> dict[str, Any]:
+        return {
+            "type": "random",
+            "bounds": [self.low, self.high],
+            "prior": self.prior,
+            "dtype": self.dtype,
+            "n": self.n,
+        }
+
+
+Param = Union[Value, Choice, Range, Draw]
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def _check_keys(spec: Mapping[str, Any], type_: str) -> None:
+    allowed = KEYS[type_]
+    for key in spec:
+        if key not in allowed:
+            others = [k for k in allowed if k != "type"]
+            raise SpaceError(
+                f"unknown key {_show(key)} for type {_show(type_)} "
+                f"(expected {', '.join(_show(k) for k in others)}{suggest(key, others)})"
+            )
+
+
+def _bounds(spec: Mapping[str, Any], required: bool) -> tuple[int | float, int | float]:
+    if "bounds" not in spec:
+        if required:
+            raise SpaceError('missing key "bounds" (expected bounds = [low, high])')
+        return 0, 1
+    bounds = spec["bounds"]
+    if (
+        not isinstance(bounds, (list, tuple))
+        or len(bounds) != 2
+        or not all(_is_number(b) and math.isfinite(b) for b in bounds)
+    ):
+        raise SpaceError(f"bounds must be [low, high] of two finite numbers (got {_show(bounds)})")
+    low, high = bounds
+    if not low < high:
+        raise SpaceError(f"bounds must be [low, high] with low < high (got {_show(bounds)})")
+    return low, high
+
+
+def _integral(x: int | float) -> bool:
+    return isinstance(x, int) or x.is_integer()
+
+
+def _as_int(name: str, x: int | float, bounds: object) -> int:
+    if not _integral(x):
+        raise SpaceError(f'dtype "int" needs integer bounds and step (got {name} {_show(bounds)})')
+    return int(x)
+
+
+def _value_param(name: str, value: Any) -> Value:
+    return Value(name, _plain(value))
+
+
+def _choice_param(name: str, values: Any) -> Choice:
+    if not isinstance(values, (list, tuple)):
+        raise SpaceError(f"a list needs value = [..] (got {_show(values)})")
+    if not values:
+        raise SpaceError("a list needs at least one value (got [])")
+    kinds = {_kind(v): v for v in values}
+    if len(kinds) > 1:
+        shown = ", ".join(f"{k} {_show(v)}" for k, v in kinds.items())
+        raise SpaceError(f"list values must all be of one kind (got {shown})")
+    unique: dict[Any, Any] = {}
+    for v in values:
+        unique.setdefault(_freeze(v), _plain(v))
+    return Choice(name, tuple(unique.values()))
+
+
+def _range_param(name: str, low: Any, high: Any, step: Any = 1, dtype: Any = "float") -> Range:
+    low, high = _bounds({"bounds": [low, high]}, required=True)
+    dtype = _choice(dtype, DTYPES, "dtype")
+    if not _is_number(step) or not math.isfinite(step):
+        raise SpaceError(f"step must be a finite number > 0 (got {_show(step)})")
+    if step <= 0:
+        raise SpaceError(f"step must be > 0 (got {_show(step)})")
+    if dtype == "int":
+        low, high = _as_int("bounds", low, [low, high]), _as_int("bounds", high, [low, high])
+        step = _as_int("step", step, step)
+    param = Range(name, low, high, step, dtype)
+    if param.grid_size > MAX_GRID:
+        raise SpaceError(f"range has {param.grid_size:,} grid values (limit {MAX_GRID:,}); raise step")
+    return param
+
+
+def _draw_param(
+    name: str, low: Any = 0, high: Any = 1, prior: Any = "uniform", dtype: Any = "float", n: Any = 1
+) -> Draw:
+    low, high = _bounds({"bounds": [low, high]}, required=True)
+    prior = _choice(prior, PRIORS, "prior")
+    dtype = _choice(dtype, DTYPES, "dtype")
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise SpaceError(f"n must be an integer >= 1 (got {_show(n)})")
+    if prior == "log-uniform" and low <= 0:
+        raise SpaceError(f'prior "log-uniform" needs low > 0 (got bounds {_show([low, high])})')
+    if dtype == "int":
+        low, high = _as_int("bounds", low, [low, high]), _as_int("bounds", high, [low, high])
+        if n > high - low:
+            raise SpaceError(f"n = {n} exceeds the {high - low} integers in [{low}, {high})")
+    return Draw(name, low, high, prior, dtype, n)
+
+
+def parse_param(name: str, spec: Any) -> Param:
+    """One parameter from its TOML/dict form; shorthand ``name = [..]`` and ``name = 1`` included."""
+    try:
+        if not isinstance(spec, Mapping):
+            if isinstance(spec, (list, tuple)):
+                return _choice_param(name, spec)
+            return _value_param(name, spec)
+        if "type" not in spec:
+            raise SpaceError(f'missing key "type" (expected one of {", ".join(map(_show, TYPES))})')
+        type_ = _choice(spec["type"], TYPES, "type")
+        _check_keys(spec, type_)
+        if type_ in ("value", "list") and "value" not in spec:
+            raise SpaceError(f'missing key "value" for type {_show(type_)}')
+        if type_ == "value":
+            return _value_param(name, spec["value"])
+        if type_ == "list":
+            return _choice_param(name, spec["value"])
+        options = {k: spec[k] for k in ("step", "dtype", "prior", "n") if k in spec}
+        low, high = _bounds(spec, required=type_ == "range")
+        if type_ == "range":
+            return _range_param(name, low, high, **options)
+        return _draw_param(name, low, high, **options)
+    except SpaceError as e:
+        if e.param is None:
+            e.param = name
+        raise
+
+
+# --------------------------------------------------------------------------- ids
+
+
+def _format_number(x: float, digits: int) -> str:
+    text = f"{x:.{digits}g}"
+    return text.replace("e+0", "e").replace("e-0", "e-").replace("e+", "e")
+
+
+def format_values(values: Sequence[Any]) -> list[str]:
+    """Short id forms of one parameter's values: floats get the fewest significant digits
+    (at least 3) that keep every value of the parameter distinct."""
+    if not any(isinstance(v, float) for v in values):
+        return [_id_text(v) for v in values]
+    for digits in range(3, 18):
+        texts = [_format_number(v, digits) if isinstance(v, float) else _id_text(v) for v in values]
+        if len(set(texts)) == len(texts):
+            return texts
+    return [repr(v) if isinstance(v, float) else _id_text(v) for v in values]
+
+
+def _id_text(x: Any) -> str:
+    if isinstance(x, float):
+        return _format_number(x, 17) if not x.is_integer() else _format_number(x, 3)
+    if isinstance(x, str):
+        return x
+    if isinstance(x, (list, tuple)):
+        return "[" + ",".join(_id_text(v) for v in x) + "]"
+    if isinstance(x, Mapping):
+        return "{" + ",".join(f"{k}:{_id_text(v)}" for k, v in x.items()) + "}"
+    if isinstance(x, (dt.date, dt.time)):
+        return x.isoformat()
+    return str(x)
+
+
+# --------------------------------------------------------------------------- trials
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One run of one configuration: what ``exp_trial`` gives a test."""
+
+    id: str
+    run: int
+    seed: int
+    params: dict[str, Any]
+
+
+class Grid(Sequence[dict[str, Any]]):
+    """The grid of a space for one seed: point ``i`` is the ``i``-th combination in file order,
+    last parameter varying fastest (as ``itertools.product``), computed on demand."""
+
+    def __init__(self, space: Space, seed: int) -> None:
+        self.names = space.names
+        self.seed = seed
+        self.values: list[Sequence[Any]] = []
+        for p in space.params.values():
+            try:
+                self.values.append(p.grid_values(seed))
+            except SpaceError as e:
+                e.source = e.source or space.source
+                raise
+        self._size = math.prod(len(v) for v in self.values)
+        self._labels: list[list[str]] | None = None
+
+    def __len__(self) -> int:
+        return self._size
+
+    def _digits(self, i: int) -> list[int]:
+        if not -self._size <= i < self._size:
+            raise IndexError(i)
+        i %= self._size
+        digits = []
+        for values in reversed(self.values):
+            i, d = divmod(i, len(values))
+            digits.append(d)
+        return digits[::-1]
+
+    @overload
+    def __getitem__(self, i: int) -> dict[str, Any]: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[dict[str, Any]]: ...
+    def __getitem__(self, i: int | slice) -> Any:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(self._size))]
+        return {n: _plain(v[d]) for n, v, d in zip(self.names, self.values, self._digits(i))}
+
+    def label(self, i: int) -> str:
+        """The test id of point ``i``: ``name=value`` joined by ``-``, in file order."""
+        if self._labels is None:
+            self._labels = [
+                [f"{n}={t}" for t in format_values(v)] for n, v in zip(self.names, self.values)
+            ]
+        return "-".join(labels[d] for labels, d in zip(self._labels, self._digits(i)))
+
+    def sample(self, k: int, seed: int | None = None) -> list[int]:
+        """Indices of ``k`` distinct points (all of them when ``k`` >= size), in grid order."""
+        if k >= self._size:
+            return list(range(self._size))
+        rng = random.Random(derive_seed(self.seed if seed is None else seed, "sample", bits=64))
+        return sorted(rng.sample(range(self._size), k))
+
+    def trial(self, i: int, run: int = 1) -> Trial:
+        params = self[i]
+        cid = config_id(params)
+        return Trial(cid, run, derive_seed(self.seed, cid, run), params)
+
+    def trials(self, repeat: int = 1, indices: Iterable[int] | None = None) -> Iterator[Trial]:
+        for i in range(self._size) if indices is None else indices:
+            for run in range(1, repeat + 1):
+                yield self.trial(i, run)
+
+
+# --------------------------------------------------------------------------- spaces
+
+
+class Space:
+    """A parameter space: exp's ``ParamSpace`` with validation, seeded grids and skopt dimensions.
+
+    >>> s = Space().add_value("p1", 1).add_list("p2", [True, False]).add_range("p3", 0, 10, dtype=int)
+    >>> s.size
+    20
+    """
+
+    def __init__(self, params: Iterable[Param] = (), *, source: str | None = None) -> None:
+        self.source = source
+        self.params: dict[str, Param] = {}
+        for p in params:
+            self._add(p)
+
+    # construction ------------------------------------------------------------
+
+    @classmethod
+    def from_dict(cls, spec: Mapping[str, Any], *, source: str | None = None) -> Space:
+        if not isinstance(spec, Mapping):
+            raise SpaceError(f"a space must be a table of parameters (got {_show(spec)})", source=source)
+        if not spec:
+            raise SpaceError("the space defines no parameters", source=source)
+        space = cls(source=source)
+        for name, item in spec.items():
+            try:
+                space._add(parse_param(str(name), item))
+            except SpaceError as e:
+                e.source = source
+                raise
+        return space
+
+    @classmethod
+    def from_toml(cls, text: str, *, source: str | None = None) -> Space:
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as e:
+            raise SpaceError(f"invalid TOML: {e}", source=source) from None
+        return cls.from_dict(data, source=source)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> Space:
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise SpaceError("space file not found", source=str(path)) from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise SpaceError(f"cannot read space file: {e}", source=str(path)) from None
+        return cls.from_toml(text, source=str(path))
+
+    def _add(self, param: Param) -> Space:
+        if param.name in self.params:
+            raise SpaceError("parameter defined twice", source=self.source, param=param.name)
+        self.params[param.name] = param
+        return self
+
+    def _build(self, name: str, make: Any, *args: Any, **kwargs: Any) -> Space:
+        try:
+            return self._add(make(name, *args, **kwargs))
+        except SpaceError as e:
+            e.source, e.param = self.source, name
+            raise
+
+    def add_value(self, name: str, value: Any) -> Space:
+        return self._build(name, _value_param, value)
+
+    def add_list(self, name: str, values: Sequence[Any]) -> Space:
+        return self._build(name, _choice_param, values)
+
+    def add_range(
+        self, name: str, low: float, high: float, step: float = 1, dtype: str | type = "float"
+    ) -> Space:
+        return self._build(name, _range_param, low, high, step, dtype)
+
+    def add_random(
+        self,
+        name: str,
+        low: float = 0,
+        high: float = 1,
+        prior: str = "uniform",
+        dtype: str | type = "float",
+        n: int = 1,
+    ) -> Space:
+        return self._build(name, _draw_param, low, high, prior, dtype, n)
+
+    # queries -----------------------------------------------------------------
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.params)
+
+    @property
+    def size(self) -> int:
+        """Number of grid points (before repeats)."""
+        return math.prod(p.grid_size for p in self.params.values())
+
+    def grid(self, seed: int = 0) -> Grid:
+        return Grid(self, seed)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter(self.grid())
+
+    def points(self, seed: int = 0, repeat: int = 1) -> Iterator[Trial]:
+        """Every grid point, each ``repeat`` times, as trials with ids, runs and seeds."""
+        return self.grid(seed).trials(repeat)
+
+    def sample(self, k: int, seed: int = 0) -> list[dict[str, Any]]:
+        """``k`` distinct grid points drawn with ``seed`` (the whole grid when ``k`` >= size)."""
+        grid = self.grid(seed)
+        return [grid[i] for i in grid.sample(k)]
+
+    def dimensions(self) -> list[Any]:
+        """scikit-optimize dimensions of the non-fixed parameters, named after them.
+
+        Ranges and random parameters search [low, high] inclusive (``step`` and ``n`` are grid
+        settings and do not apply); random parameters keep their prior; lists are categorical.
+        """
+        from skopt.space import Categorical, Integer, Real
+
+        dims: list[Any] = []
+        for p in self.params.values():
+            if isinstance(p, Choice):
+                dims.append(Categorical(list(p.values), name=p.name))
+            elif isinstance(p, (Range, Draw)):
+                prior = p.prior if isinstance(p, Draw) else "uniform"
+                kind = Integer if p.dtype == "int" else Real
+                dims.append(kind(p.low, p.high, prior=prior, name=p.name))
+        return dims
+
+    def fixed(self) -> dict[str, Any]:
+        """The ``value`` parameters, which the optimizer does not search."""
+        return {p.name: p.value for p in self.params.values() if isinstance(p, Value)}
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        return {name: p.table() for name, p in self.params.items()}
+
+    def fingerprint(self) -> str:
+        """Changes exactly when the space's meaning changes (not its file's formatting)."""
+        return hashlib.sha256(canonical_json(self.to_dict()).encode()).hexdigest()[:16]
+
+    def to_toml(self) -> str:
+        """The space as a TOML document that loads back into an equal space."""
+        blocks = []
+        for name, table in self.to_dict().items():
+            lines = [f"[{_toml_key(name)}]"]
+            lines += [f"{key} = {_toml_value(value)}" for key, value in table.items()]
+            blocks.append("\n".join(lines) + "\n")
+        return "\n".join(blocks)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Space):
+            return NotImplemented
+        return list(self.params.items()) == list(other.params.items())
+
+    def __repr__(self) -> str:
+        inner = ", ".join(repr(p) for p in self.params.values())
+        return f"Space([{inner}], source={self.source!r})"
+
+
+# --------------------------------------------------------------------------- TOML output
+
+
+def _toml_key(key: str) -> str:
+    bare = key and all(c.isascii() and (c.isalnum() or c in "-_") for c in key)
+    return key if bare else json.dumps(key, ensure_ascii=False)
+
+
+def _toml_value(x: Any) -> str:
+    # JSON string escapes are a subset of TOML basic-string escapes.
+    if isinstance(x, bool):
+        return "true" if x else "false"
+    if isinstance(x, int):
+        return str(x)
+    if isinstance(x, float):
+        if math.isnan(x):
+            return "nan"
+        return repr(x) if math.isfinite(x) else ("inf" if x > 0 else "-inf")
+    if isinstance(x, str):
+        return json.dumps(x, ensure_ascii=False)
+    if isinstance(x, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in x) + "]"
+    if isinstance(x, Mapping):
+        return "{" + ", ".join(f"{_toml_key(str(k))} = {_toml_value(v)}" for k, v in x.items()) + "}"
+    if isinstance(x, (dt.date, dt.time)):
+        return x.isoformat()
+    raise TypeError(f"no TOML form for {type(x).__name__}")
+
+
+__all__ = [
+    "Choice",
+    "Draw",
+    "Grid",
+    "Param",
+    "Range",
+    "Space",
+    "SpaceError",
+    "Trial",
+    "Value",
+]
