@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from pytest_exp.session import Slot
+from pytest_exp.session import SLOT, Slot
 from pytest_exp.space import Trial
 
 
@@ -15,9 +15,10 @@ def _exp_slot(request: pytest.FixtureRequest) -> Slot:
     # Named as session.SLOT: the space marker parametrizes it indirectly.
     slot = getattr(request, "param", None)
     if not isinstance(slot, Slot):
-        used = [n for n in ("exp_params", "exp_trial") if n in request.fixturenames]
+        # exp_params needs exp_trial, so the first one present is the one the test asked for.
+        used = next((n for n in ("exp_params", "exp_trial") if n in request.fixturenames), SLOT)
         pytest.fail(
-            f"{request.node.nodeid} uses {' and '.join(used) or '_exp_slot'} but has no parameter "
+            f"{request.node.nodeid} uses {used} but has no parameter "
             'space: mark it with @pytest.mark.space("space.toml")',
             pytrace=False,
         )
@@ -34,4 +35,3 @@ def exp_trial(_exp_slot: Slot) -> Trial:
 def exp_params(exp_trial: Trial) -> dict[str, Any]:
     """Every parameter of the running configuration, as plain Python values."""
     return dict(exp_trial.params)
-

@@ -126,9 +126,7 @@ class ExpSession:
         except OSError:
             raise SpaceError("space file not found", source=shown) from None
         if key not in self._spaces:
-            space = Space.from_file(source)
-            space.source = shown
-            self._spaces[key] = space
+            self._spaces[key] = Space.from_file(source, source=shown)
         return self._spaces[key]
 
     def grid(self, space: Space, seed: int) -> Grid:
@@ -144,7 +142,11 @@ class ExpSession:
         try:
             self._parametrize(metafunc, marker)
         except (CollectError, SpaceError, settings.SettingError) as e:
-            pytest.fail(f"{e}; used by {metafunc.definition.nodeid}", pytrace=False)
+            error = f"{e}; used by {metafunc.definition.nodeid}"
+        else:
+            return
+        # Outside the except block, so pytest shows the message alone, not a chained traceback.
+        pytest.fail(error, pytrace=False)
 
     def _marker_options(self, marker: pytest.Mark) -> tuple[object, dict[str, Any]]:
         kwargs = dict(marker.kwargs)

@@ -1,0 +1,213 @@
+"""Bad spaces, markers and options: a clear message for the test that uses them, no traceback."""
+
+from __future__ import annotations
+
+import pytest
+
+TEST = """
+import pytest
+
+@pytest.mark.space("space.toml")
+def test_fit(x):
+    pass
+"""
+
+CASES = {
+    "syntax": (
+        "[x]\ntype = range\nbounds = [0, 1]\n",
+        "space.toml: invalid TOML: Invalid value (at line 2, column 8)",
+    ),
+    "missing_type": (
+        "[x]\nbounds = [0, 1]\n",
+        'space.toml: [x] missing key "type" (expected one of "value", "list", "range", "random")',
+    ),
+    "unknown_type": (
+        '[x]\ntype = "rnage"\nbounds = [0, 1]\n',
+        'space.toml: [x] unknown type "rnage" (expected one of "value", "list", "range", "random"; '
+        'did you mean "range"?)',
+    ),
+    "unknown_key": (
+        '[x]\ntype = "range"\nbound = [0, 1]\n',
+        'space.toml: [x] unknown key "bound" for type "range" (expected "bounds", "step", "dtype"; '
+        'did you mean "bounds"?)',
+    ),
+    "missing_bounds": (
+        '[x]\ntype = "range"\n',
+        'space.toml: [x] missing key "bounds" (expected bounds = [low, high])',
+    ),
+    "malformed_bounds": (
+        '[x]\ntype = "range"\nbounds = [0, "1"]\n',
+        'space.toml: [x] bounds must be [low, high] of two finite numbers (got [0, "1"])',
+    ),
+    "low_not_below_high": (
+        '[x]\ntype = "random"\nbounds = [0.1, 0.001]\n',
+        "space.toml: [x] bounds must be [low, high] with low < high (got [0.1, 0.001])",
+    ),
+    "step": (
+        '[x]\ntype = "range"\nbounds = [0, 1]\nstep = -0.5\n',
+        "space.toml: [x] step must be > 0 (got -0.5)",
+    ),
+    "int_fraction": (
+        '[x]\ntype = "range"\nbounds = [0, 10]\nstep = 0.5\ndtype = "int"\n',
+        'space.toml: [x] dtype "int" needs integer bounds and step (got step 0.5)',
+    ),
+    "log_low": (
+        '[x]\ntype = "random"\nbounds = [0, 1]\nprior = "log-uniform"\n',
+        'space.toml: [x] prior "log-uniform" needs low > 0 (got bounds [0, 1])',
+    ),
+    "prior": (
+        '[x]\ntype = "random"\nprior = "loguniform"\n',
+        'space.toml: [x] unknown prior "loguniform" (expected one of "uniform", "log-uniform"; '
+        'did you mean "log-uniform"?)',
+    ),
+    "dtype": (
+        '[x]\ntype = "range"\nbounds = [0, 1]\ndtype = "integer"\n',
+        'space.toml: [x] unknown dtype "integer" (expected one of "float", "int"; did you mean "int"?)',
+    ),
+    "n": (
+        '[x]\ntype = "random"\nn = 0\n',
+        "space.toml: [x] n must be an integer >= 1 (got 0)",
+    ),
+    "empty_list": (
+        "x = []\n",
+        "space.toml: [x] a list needs at least one value (got [])",
+    ),
+    "mixed_list": (
+        '[x]\ntype = "list"\nvalue = [1, 2, "A"]\n',
+        'space.toml: [x] list values must all be of one kind (got number 1, string "A")',
+    ),
+    "bool_is_not_number": (
+        "x = [1, true]\n",
+        "space.toml: [x] list values must all be of one kind (got number 1, bool true)",
+    ),
+    "empty_space": ("", "space.toml: the space defines no parameters"),
+}
+
+
+@pytest.mark.parametrize(("toml", "message"), CASES.values(), ids=CASES.keys())
+def test_bad_space_is_a_collection_error(pytester: pytest.Pytester, toml: str, message: str) -> None:
+    pytester.makefile(".toml", space=toml)
+    pytester.makepyfile(test_train=TEST)
+    result = pytester.runpytest()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        ["*_ ERROR collecting test_train.py _*", f"{message}; used by test_train.py::test_fit"]
+    )
+    result.stdout.no_fnmatch_line("*Traceback*")
+    result.stdout.no_fnmatch_line("*pytest_exp*")
+
+
+def test_missing_file_names_the_resolved_path(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_train=TEST)
+    result = pytester.runpytest()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["space.toml: space file not found; used by test_train.py::test_fit"])
+
+
+@pytest.mark.parametrize(
+    ("marker", "message"),
+    [
+        (
+            "space()",
+            "@pytest.mark.space() names no space: give one in the marker "
+            '(@pytest.mark.space("space.toml")), with --exp-space FILE, or with exp_space in the ini file',
+        ),
+        (
+            "space({'x': [1]}, smaple=2)",
+            '@pytest.mark.space has no keyword "smaple" '
+            "(expected one of 'sample', 'repeat', 'seed'; did you mean \"sample\"?)",
+        ),
+        ("space({'x': [1]}, repeat=0)", "invalid space marker keyword repeat=0: expected an integer >= 1"),
+        ("space({'x': [1]}, seed='x')", "invalid space marker keyword seed='x': expected an integer"),
+        (
+            "space('a.toml', 'b.toml')",
+            "@pytest.mark.space takes one space, a path or a dict (got 2 arguments)",
+        ),
+        ("space(3)", "@pytest.mark.space takes a path to a TOML file or a dict (got int)"),
+        (
+            "space({'x': {'type': 'range'}})",
+            'space dict: [x] missing key "bounds" (expected bounds = [low, high])',
+        ),
+        ("space({'request': [1]})", "space dict: parameter name 'request' is reserved"),
+        (
+            "space({'x': {'type': 'range', 'bounds': [0, 2000], 'dtype': 'int'}, "
+            "'y': {'type': 'range', 'bounds': [0, 1000], 'dtype': 'int'}})",
+            "space dict: the grid has 2,000,000 points, too many to collect (limit 1,000,000); "
+            "run a sample of it with --exp-sample N",
+        ),
+    ],
+)
+def test_bad_marker_is_a_collection_error(pytester: pytest.Pytester, marker: str, message: str) -> None:
+    pytester.makepyfile(
+        test_train=f"""
+        import pytest
+
+        @pytest.mark.{marker}
+        def test_fit(x):
+            pass
+        """
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines([f"{message}; used by test_train.py::test_fit"])
+
+
+def test_sample_makes_a_huge_grid_usable(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        R = {"type": "range", "bounds": [0, 2000], "dtype": "int"}
+
+        @pytest.mark.space({"x": R, "y": R})
+        def test_fit(x, y):
+            pass
+        """
+    )
+    pytester.runpytest("--exp-sample", "3").assert_outcomes(passed=3)
+
+
+def test_exp_fixture_without_a_space_fails_the_test(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        def test_fit(exp_params):
+            pass
+        """
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "test_exp_fixture_without_a_space_fails_the_test.py::test_fit uses exp_params "
+            'but has no parameter space: mark it with @pytest.mark.space("space.toml")'
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--exp-sample", "0"], "argument --exp-sample: invalid value '0': expected an integer >= 1"),
+        (["--exp-repeat", "two"], "argument --exp-repeat: invalid value 'two': expected an integer >= 1"),
+        (
+            ["--exp-seed", "first"],
+            'argument --exp-seed: invalid value \'first\': expected an integer, "last" or "random"',
+        ),
+        (["--exp-space", "nope.toml"], "--exp-space nope.toml: space file not found"),
+    ],
+)
+def test_bad_options_are_usage_errors(pytester: pytest.Pytester, args: list[str], message: str) -> None:
+    pytester.makepyfile("def test_it():\n    pass\n")
+    result = pytester.runpytest(*args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*{message}"])
+
+
+def test_bad_ini_value_is_a_usage_error_naming_the_config_file(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nexp_sample = many\n")
+    pytester.makepyfile("def test_it():\n    pass\n")
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["ERROR: invalid exp_sample = 'many' from config file: expected an integer >= 1"]
+    )
