@@ -60,6 +60,13 @@ def pytest_report_header(config: pytest.Config) -> str:
     return config.stash[STASH].header()
 
 
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    # A summary line, not a warning: under -W error a warning raised in a hook is an internal error.
+    note = config.stash[STASH].unused_space_note()
+    if note is not None:
+        terminalreporter.write_line(note, yellow=True)
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     marker = metafunc.definition.get_closest_marker("space")
     if marker is not None:

@@ -57,11 +57,22 @@ class ExpSession:
                 except settings.SettingError as e:
                     raise pytest.UsageError(str(e)) from None
         self.seed, self.seed_note = self._session_seed()
+        self.marked_tests = 0
         self._spaces: dict[tuple[str, int], Space] = {}
         self._grids: dict[tuple[int, int], Grid] = {}
         space = self.cli["space"]
         if space is not None and not self.cli_space_path().is_file():
             raise pytest.UsageError(f"--exp-space {space}: space file not found")
+
+    def unused_space_note(self) -> str | None:
+        """Why --exp-space did nothing, when this process collected tests and none was marked."""
+        collected = self.config.pluginmanager.hasplugin("dsession") or self.marked_tests
+        if self.cli["space"] is None or collected:
+            return None
+        return (
+            f"exp: --exp-space {self.cli['space']} was not used: no collected test is marked with "
+            "@pytest.mark.space (the option replaces the space of marked tests only)"
+        )
 
     # seed -------------------------------------------------------------------
 
@@ -168,6 +179,7 @@ class ExpSession:
         return spec, options
 
     def _parametrize(self, metafunc: pytest.Metafunc, marker: pytest.Mark) -> None:
+        self.marked_tests += 1
         spec, options = self._marker_options(marker)
         space = self.load(self._space_source(metafunc.definition, spec))
         sample = settings.resolve("sample", self.cli, options, self.ini)

@@ -352,3 +352,16 @@ def test_xdist_collects_random_and_sampled_spaces_identically(pytester: pytest.P
     on_workers = sorted(re.findall(r"PASSED (\S+::\S+)", result.stdout.str()))
     alone = collected(pytester.runpytest("--collect-only", "-q", "--exp-sample", "17", "--exp-seed", seed))
     assert on_workers == sorted(alone)
+
+
+def test_exp_space_without_marked_tests_warns(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".toml", other="a = [5, 6]\n")
+    pytester.makepyfile("def test_it():\n    pass\n")
+    result = pytester.runpytest("--exp-space", "other.toml")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "exp: --exp-space other.toml was not used: no collected test is marked with "
+            "@pytest.mark.space (the option replaces the space of marked tests only)"
+        ]
+    )
