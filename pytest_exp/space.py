@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, ClassVar, Union, overload
+from typing import Any, ClassVar, overload
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -179,7 +179,9 @@ class _Arange(Sequence[Any]):
     """low, low+step, ... < high, each value computed from its index in decimal arithmetic."""
 
     def __init__(self, low: int | float, step: int | float, count: int, integer: bool) -> None:
-        self._low, self._step = (low, step) if integer else (_decimal(low), _decimal(step))
+        # Integer grids stay in int arithmetic; float grids go through Decimal.
+        self._low = int(low) if integer else _decimal(low)
+        self._step = int(step) if integer else _decimal(step)
         self._count = count
         self._integer = integer
 
@@ -212,7 +214,12 @@ class Range:
 
     @property
     def grid_size(self) -> int:
-        return math.ceil((_decimal(self.high) - _decimal(self.low)) / _decimal(self.step))
+        low, high, step = _decimal(self.low), _decimal(self.high), _decimal(self.step)
+        count = math.ceil((high - low) / step)
+        # A value just under high in decimal can round to high as a float; the grid excludes high.
+        while self.dtype == "float" and count > 1 and float(low + (count - 1) * step) >= self.high:
+            count -= 1
+        return count
 
     def grid_values(self, seed: int) -> Sequence[Any]:
         integer = self.dtype == "int"
@@ -248,11 +255,12 @@ class Draw:
             return math.exp(u) if log else u
 
         if self.dtype == "float":
-            # Rounding can land exactly on high; the grid promises [low, high).
-            return tuple(sorted(min(draw(), math.nextafter(self.high, -math.inf)) for _ in range(self.n)))
+            # Rounding (exp(log(x)) != x) can land on high or just under low; the grid promises [low, high).
+            top = math.nextafter(self.high, -math.inf)
+            return tuple(sorted(min(max(draw(), float(self.low)), top) for _ in range(self.n)))
         drawn: set[int] = set()
         for _ in range(100 * self.n + 1000):
-            drawn.add(min(math.floor(draw()), int(self.high) - 1))
+            drawn.add(max(int(self.low), min(math.floor(draw()), int(self.high) - 1)))
             if len(drawn) == self.n:
                 return tuple(sorted(drawn))
         raise SpaceError(
@@ -271,7 +279,7 @@ class Draw:
         }
 
 
-Param = Union[Value, Choice, Range, Draw]
+Param = Value | Choice | Range | Draw
 
 
 # --------------------------------------------------------------------------- parsing
@@ -325,7 +333,9 @@ def _choice_param(name: str, values: Any) -> Choice:
         raise SpaceError(f"a list needs value = [..] (got {_show(values)})")
     if not values:
         raise SpaceError("a list needs at least one value (got [])")
-    kinds = {_kind(v): v for v in values}
+    kinds: dict[str, Any] = {}
+    for v in values:
+        kinds.setdefault(_kind(v), v)
     if len(kinds) > 1:
         shown = ", ".join(f"{k} {_show(v)}" for k, v in kinds.items())
         raise SpaceError(f"list values must all be of one kind (got {shown})")
@@ -359,6 +369,8 @@ def _draw_param(
     dtype = _choice(dtype, DTYPES, "dtype")
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise SpaceError(f"n must be an integer >= 1 (got {_show(n)})")
+    if n > MAX_GRID:
+        raise SpaceError(f"n = {n:,} draws is over the limit of {MAX_GRID:,}")
     if prior == "log-uniform" and low <= 0:
         raise SpaceError(f'prior "log-uniform" needs low > 0 (got bounds {_show([low, high])})')
     if dtype == "int":
@@ -418,7 +430,9 @@ def format_values(values: Sequence[Any]) -> list[str]:
 
 def _id_text(x: Any) -> str:
     if isinstance(x, float):
-        return _format_number(x, 17) if not x.is_integer() else _format_number(x, 3)
+        # The shortest form (at least 3 digits) that reads back as x: distinct floats stay distinct.
+        digits = next((d for d in range(3, 17) if float(f"{x:.{d}g}") == x), 17)
+        return _format_number(x, digits)
     if isinstance(x, str):
         return x
     if isinstance(x, (list, tuple)):
@@ -480,15 +494,15 @@ class Grid(Sequence[dict[str, Any]]):
     def __getitem__(self, i: int | slice) -> Any:
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(self._size))]
-        return {n: _plain(v[d]) for n, v, d in zip(self.names, self.values, self._digits(i))}
+        return {n: _plain(v[d]) for n, v, d in zip(self.names, self.values, self._digits(i), strict=True)}
 
     def label(self, i: int) -> str:
         """The test id of point ``i``: ``name=value`` joined by ``-``, in file order."""
         if self._labels is None:
             self._labels = [
-                [f"{n}={t}" for t in format_values(v)] for n, v in zip(self.names, self.values)
+                [f"{n}={t}" for t in format_values(v)] for n, v in zip(self.names, self.values, strict=True)
             ]
-        return "-".join(labels[d] for labels, d in zip(self._labels, self._digits(i)))
+        return "-".join(labels[d] for labels, d in zip(self._labels, self._digits(i), strict=True))
 
     def sample(self, k: int, seed: int | None = None) -> list[int]:
         """Indices of ``k`` distinct points (all of them when ``k`` >= size), in grid order."""
@@ -551,15 +565,17 @@ class Space:
         return cls.from_dict(data, source=source)
 
     @classmethod
-    def from_file(cls, path: str | Path) -> Space:
+    def from_file(cls, path: str | Path, *, source: str | None = None) -> Space:
+        """Load a TOML space; ``source`` is how errors name the file (default: the path)."""
         path = Path(path)
+        source = source or str(path)
         try:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
-            raise SpaceError("space file not found", source=str(path)) from None
+            raise SpaceError("space file not found", source=source) from None
         except (OSError, UnicodeDecodeError) as e:
-            raise SpaceError(f"cannot read space file: {e}", source=str(path)) from None
-        return cls.from_toml(text, source=str(path))
+            raise SpaceError(f"cannot read space file: {e}", source=source) from None
+        return cls.from_toml(text, source=source)
 
     def _add(self, param: Param) -> Space:
         if param.name in self.params:
@@ -647,9 +663,13 @@ class Space:
     def to_dict(self) -> dict[str, dict[str, Any]]:
         return {name: p.table() for name, p in self.params.items()}
 
+    def _canonical(self) -> str:
+        # Parameter order stays: it decides grid order and ids. JSON keeps 1, 1.0 and true apart.
+        return canonical_json(list(self.to_dict().items()))
+
     def fingerprint(self) -> str:
         """Changes exactly when the space's meaning changes (not its file's formatting)."""
-        return hashlib.sha256(canonical_json(self.to_dict()).encode()).hexdigest()[:16]
+        return hashlib.sha256(self._canonical().encode()).hexdigest()[:16]
 
     def to_toml(self) -> str:
         """The space as a TOML document that loads back into an equal space."""
@@ -663,7 +683,7 @@ class Space:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Space):
             return NotImplemented
-        return list(self.params.items()) == list(other.params.items())
+        return self._canonical() == other._canonical()
 
     def __repr__(self) -> str:
         inner = ", ".join(repr(p) for p in self.params.values())
@@ -673,13 +693,17 @@ class Space:
 # --------------------------------------------------------------------------- TOML output
 
 
+def _toml_string(text: str) -> str:
+    # JSON string escapes are a subset of TOML basic-string escapes; TOML also forbids a raw DEL.
+    return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007f")
+
+
 def _toml_key(key: str) -> str:
     bare = key and all(c.isascii() and (c.isalnum() or c in "-_") for c in key)
-    return key if bare else json.dumps(key, ensure_ascii=False)
+    return key if bare else _toml_string(key)
 
 
 def _toml_value(x: Any) -> str:
-    # JSON string escapes are a subset of TOML basic-string escapes.
     if isinstance(x, bool):
         return "true" if x else "false"
     if isinstance(x, int):
@@ -689,7 +713,7 @@ def _toml_value(x: Any) -> str:
             return "nan"
         return repr(x) if math.isfinite(x) else ("inf" if x > 0 else "-inf")
     if isinstance(x, str):
-        return json.dumps(x, ensure_ascii=False)
+        return _toml_string(x)
     if isinstance(x, (list, tuple)):
         return "[" + ", ".join(_toml_value(v) for v in x) + "]"
     if isinstance(x, Mapping):
