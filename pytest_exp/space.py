@@ -106,7 +106,10 @@ def _freeze(x: Any) -> Any:
 
 
 def _plain(x: Any) -> Any:
-    """TOML values as plain Python: tuples become lists, mappings become dicts."""
+    """TOML values as plain Python: tuples become lists, mappings become dicts, numpy arrays and
+    scalars become lists and Python scalars (a numpy scalar in a report breaks xdist)."""
+    if type(x).__module__ == "numpy" and hasattr(x, "tolist"):
+        return _plain(x.tolist())
     if isinstance(x, (list, tuple)):
         return [_plain(v) for v in x]
     if isinstance(x, Mapping):
@@ -550,7 +553,7 @@ class Space:
         space = cls(source=source)
         for name, item in spec.items():
             try:
-                space._add(parse_param(str(name), item))
+                space._add(parse_param(str(name), _plain(item)))
             except SpaceError as e:
                 e.source = source
                 raise
@@ -585,7 +588,8 @@ class Space:
 
     def _build(self, name: str, make: Any, *args: Any, **kwargs: Any) -> Space:
         try:
-            return self._add(make(name, *args, **kwargs))
+            plain = {k: _plain(v) for k, v in kwargs.items()}
+            return self._add(make(name, *map(_plain, args), **plain))
         except SpaceError as e:
             e.source, e.param = self.source, name
             raise

@@ -1043,3 +1043,12 @@ def test_random_n_has_the_grid_limit() -> None:
     with pytest.raises(SpaceError) as e:
         Space.from_dict({"r": {"type": "random", "n": 1_000_001}}, source="s.toml")
     assert str(e.value) == "s.toml: [r] n = 1,000,001 draws is over the limit of 1,000,000"
+
+
+def test_numpy_values_become_plain_python() -> None:
+    np = pytest.importorskip("numpy")
+    space = Space.from_dict({"lr": np.array([0.1, 0.01]), "n": np.int64(3), "flag": np.bool_(True)})
+    space.add_range("w", np.float64(0), np.int64(2), dtype=int)
+    points = list(space)
+    assert points[0] == {"lr": 0.1, "n": 3, "flag": True, "w": 0}
+    assert {type(v) for p in points for v in p.values()} == {float, int, bool}
