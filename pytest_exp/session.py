@@ -192,21 +192,18 @@ class ExpSession:
                 "run a sample of it with --exp-sample N",
                 source=space.source,
             )
-        indices = grid.sample(sample) if sample is not None else range(len(grid))
-        fixturenames = set(metafunc.fixturenames)
         clash = RESERVED.intersection(space.names)
         if clash:
             raise SpaceError(f"parameter name {sorted(clash)[0]!r} is reserved", source=space.source)
+        fixturenames = set(metafunc.fixturenames)
         passed = [n for n in space.names if n in fixturenames]
         # Items get their values the way plain parametrize gives them, plus a slot for the rest.
         metafunc.fixturenames.append(SLOT)
         argvalues = []
         ids = []
-        for i in indices:
-            label = grid.label(i)
-            point = grid[i] if passed else {}
+        for i, values, label in grid.rows(passed, grid.sample(sample) if sample is not None else None):
             for run in range(1, repeat + 1):
-                argvalues.append((*(point[n] for n in passed), Slot(grid, i, run)))
+                argvalues.append((*values, Slot(grid, i, run)))
                 ids.append(label if repeat == 1 else f"{label}-run={run}")
         metafunc.parametrize([*passed, SLOT], argvalues, ids=ids, indirect=[SLOT])
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import hashlib
+import itertools
 import json
 import math
 import random
@@ -499,13 +500,41 @@ class Grid(Sequence[dict[str, Any]]):
             return [self[j] for j in range(*i.indices(self._size))]
         return {n: _plain(v[d]) for n, v, d in zip(self.names, self.values, self._digits(i), strict=True)}
 
-    def label(self, i: int) -> str:
-        """The test id of point ``i``: ``name=value`` joined by ``-``, in file order."""
+    def _label_lists(self) -> list[list[str]]:
         if self._labels is None:
             self._labels = [
                 [f"{n}={t}" for t in format_values(v)] for n, v in zip(self.names, self.values, strict=True)
             ]
-        return "-".join(labels[d] for labels, d in zip(self._labels, self._digits(i), strict=True))
+        return self._labels
+
+    def label(self, i: int) -> str:
+        """The test id of point ``i``: ``name=value`` joined by ``-``, in file order."""
+        return "-".join(ls[d] for ls, d in zip(self._label_lists(), self._digits(i), strict=True))
+
+    def rows(
+        self, names: Sequence[str], indices: Sequence[int] | None = None
+    ) -> Iterator[tuple[int, tuple[Any, ...], str]]:
+        """``(index, values of names, label)`` for each point (all of them when ``indices`` is None).
+
+        What collection needs, without building a dict per point: values are converted once per
+        parameter, so items share them as they share plain parametrize's values.
+        """
+        labels = self._label_lists()
+        where = [self.names.index(n) for n in names]
+        columns = {k: [_plain(v) for v in self.values[k]] for k in where} if indices is None else {}
+
+        def value(k: int, d: int) -> Any:
+            return columns[k][d] if columns else _plain(self.values[k][d])
+
+        if indices is None:
+            points: Iterable[tuple[int, Sequence[int]]] = enumerate(
+                itertools.product(*(range(len(v)) for v in self.values))
+            )
+        else:
+            points = ((i, self._digits(i)) for i in indices)
+        for i, digits in points:
+            label = "-".join(ls[d] for ls, d in zip(labels, digits, strict=True))
+            yield i, tuple(value(k, digits[k]) for k in where), label
 
     def sample(self, k: int, seed: int | None = None) -> list[int]:
         """Indices of ``k`` distinct points (all of them when ``k`` >= size), in grid order."""

@@ -1052,3 +1052,18 @@ def test_numpy_values_become_plain_python() -> None:
     points = list(space)
     assert points[0] == {"lr": 0.1, "n": 3, "flag": True, "w": 0}
     assert {type(v) for p in points for v in p.values()} == {float, int, bool}
+
+
+def test_rows_agree_with_indexing_for_full_and_sampled_grids() -> None:
+    space = Space.from_dict(
+        {
+            "a": [1, 2, 3],
+            "r": {"type": "random", "n": 2},
+            "s": {"type": "range", "bounds": [0, 1], "step": 0.5},
+        }
+    )
+    grid = space.grid(3)
+    expected = [(i, (grid[i]["s"], grid[i]["a"]), grid.label(i)) for i in range(len(grid))]
+    assert list(grid.rows(["s", "a"])) == expected
+    assert list(grid.rows(["s", "a"], [1, 7])) == [expected[1], expected[7]]
+    assert [values for _, values, _ in grid.rows([])] == [()] * 12
