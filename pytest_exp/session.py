@@ -59,7 +59,7 @@ class ExpSession:
         self.seed, self.seed_note = self._session_seed()
         self.marked_tests = 0
         self._spaces: dict[tuple[str, int], Space] = {}
-        self._grids: dict[tuple[int, int], Grid] = {}
+        self._grids: dict[tuple[str, int], Grid] = {}
         space = self.cli["space"]
         if space is not None and not self.cli_space_path().is_file():
             raise pytest.UsageError(f"--exp-space {space}: space file not found")
@@ -142,7 +142,8 @@ class ExpSession:
 
     def grid(self, space: Space, seed: int) -> Grid:
         # One grid per space and seed: tests sharing a space share its values and id labels.
-        key = (id(space), seed)
+        # Keyed by meaning: a dict space dies after collection and its id() gets reused.
+        key = (space.fingerprint(), seed)
         if key not in self._grids:
             self._grids[key] = space.grid(seed)
         return self._grids[key]

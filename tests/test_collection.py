@@ -365,3 +365,16 @@ def test_exp_space_without_marked_tests_warns(pytester: pytest.Pytester) -> None
             "@pytest.mark.space (the option replaces the space of marked tests only)"
         ]
     )
+
+
+def test_grids_are_cached_by_meaning_not_object_identity(pytester: pytest.Pytester) -> None:
+    from pytest_exp.session import STASH
+    from pytest_exp.space import Space
+
+    session = pytester.parseconfigure().stash[STASH]
+    for i in range(5):
+        # Each space dies after use, so CPython may give the next one the same id().
+        assert list(session.grid(Space.from_dict({"a": [i]}), 0)) == [{"a": i}]
+    first = Space.from_dict({"a": [1, 2]})
+    assert session.grid(first, 0) is session.grid(Space.from_dict({"a": [1, 2]}), 0)
+    assert session.grid(first, 0) is not session.grid(first, 1)
