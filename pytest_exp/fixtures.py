@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pytest_exp.session import SLOT, Slot
+from pytest_exp.metrics import MetricRecorder
+from pytest_exp.results import RECORDER
+from pytest_exp.session import SLOT, STASH, Slot
 from pytest_exp.space import Trial
 
 
@@ -35,3 +41,27 @@ def exp_trial(_exp_slot: Slot) -> Trial:
 def exp_params(exp_trial: Trial) -> dict[str, Any]:
     """Every parameter of the running configuration, as plain Python values."""
     return dict(exp_trial.params)
+
+
+@pytest.fixture
+def record_metric(request: pytest.FixtureRequest) -> Callable[[str, Any], None]:
+    """``record_metric(name, value)``: record a number for this trial; again for a series.
+
+    The trial's value of a metric is the last one recorded. NaN or infinity fails the trial.
+    """
+    recorder: MetricRecorder = request.node.stash.setdefault(RECORDER, MetricRecorder())
+    return recorder.record
+
+
+@pytest.fixture
+def exp_dir(_exp_slot: Slot, request: pytest.FixtureRequest) -> Path:
+    """A directory for this trial's own artifacts, with its ``config.json``."""
+    session = request.config.stash[STASH]
+    trial = _exp_slot.trial()
+    function = re.sub(r"[^\w.-]+", "_", _exp_slot.plan.function).strip("_")
+    path = session.store_dir / "artifacts" / session.run_name / function / f"{trial.id}-run{trial.run}"
+    path.mkdir(parents=True, exist_ok=True)
+    config = {"test": request.node.nodeid, "id": trial.id, "run": trial.run, "seed": trial.seed}
+    config["params"] = trial.params
+    (path / "config.json").write_text(json.dumps(config, indent=2, default=str) + "\n")
+    return path

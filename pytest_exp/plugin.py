@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from typing import Any
 
 import pytest
 
-from pytest_exp import settings
-from pytest_exp.fixtures import _exp_slot, exp_params, exp_trial
+from pytest_exp import report, settings
+from pytest_exp.fixtures import _exp_slot, exp_dir, exp_params, exp_trial, record_metric
+from pytest_exp.results import Results, annotate
 from pytest_exp.session import STASH, ExpSession
 
-__all__ = ["_exp_slot", "exp_params", "exp_trial"]
+__all__ = ["_exp_slot", "exp_dir", "exp_params", "exp_trial", "record_metric"]
 
 
 def _argtype(parse: Callable[[object], Any]) -> Callable[[str], Any]:
@@ -41,6 +42,8 @@ def pytest_configure(config: pytest.Config) -> None:
     session = ExpSession(config)
     config.stash[STASH] = session
     session.remember_seed()
+    if not hasattr(config, "workerinput"):
+        config.pluginmanager.register(ControllerHooks(session, Results(session)), "exp-controller")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(XdistHooks(session), "exp-xdist")
 
@@ -54,10 +57,20 @@ class XdistHooks:
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
         node.workerinput["exp_seed"] = self.session.seed
+        node.workerinput["exp_run"] = self.session.run_name
 
 
 def pytest_report_header(config: pytest.Config) -> str:
     return config.stash[STASH].header()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    rep = yield
+    annotate(item, call, rep)
+    return rep
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
@@ -65,6 +78,30 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
     note = config.stash[STASH].unused_space_note()
     if note is not None:
         terminalreporter.write_line(note, yellow=True)
+
+
+class ControllerHooks:
+    """Registered in the process that sees every report (the xdist controller, or the only
+    process): it keeps the results, writes the store and prints the summary."""
+
+    def __init__(self, session: ExpSession, results: Results) -> None:
+        self.session = session
+        self.results = results
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.results.add(report)
+
+    def pytest_sessionfinish(self, exitstatus: int) -> None:
+        self.results.finish(exitstatus)
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        if terminalreporter.config.get_verbosity() < 0:
+            return
+        top = settings.resolve("top", self.session.cli, {}, self.session.ini)
+        for function, records in self.results.by_function().items():
+            terminalreporter.write_sep("-", f"exp: {function}")
+            objective = self.results.objectives.get(function)
+            terminalreporter.write_line(report.table(records, objective, top))
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import random
+import secrets
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,17 +26,26 @@ class CollectError(Exception):
     """A space or marker that cannot be expanded; reported as a collection error of its test."""
 
 
+@dataclass(frozen=True)
+class Plan:
+    """How one marked test expands: its grid and the settings its trials share."""
+
+    function: str
+    grid: Grid
+    objective: str | None
+
+
 @dataclass(frozen=True, slots=True)
 class Slot:
-    """What an item holds: its grid, point and run. The trial is built when the test runs, so a
+    """What an item holds: its plan, point and run. The trial is built when the test runs, so a
     collected item costs no more than one small object beyond plain parametrize."""
 
-    grid: Grid
+    plan: Plan
     index: int
     run: int
 
     def trial(self) -> Trial:
-        return self.grid.trial(self.index, self.run)
+        return self.plan.grid.trial(self.index, self.run)
 
 
 def _relative(path: Path, root: Path) -> str:
@@ -57,6 +68,11 @@ class ExpSession:
                 except settings.SettingError as e:
                     raise pytest.UsageError(str(e)) from None
         self.seed, self.seed_note = self._session_seed()
+        workerinput = getattr(config, "workerinput", {})
+        self.run_name: str = workerinput.get("exp_run") or (
+            time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
+        )
+        self.store_dir = self._store_dir()
         self.marked_tests = 0
         self._spaces: dict[tuple[str, int], Space] = {}
         self._grids: dict[tuple[str, int], Grid] = {}
@@ -73,6 +89,17 @@ class ExpSession:
             f"exp: --exp-space {self.cli['space']} was not used: no collected test is marked with "
             "@pytest.mark.space (the option replaces the space of marked tests only)"
         )
+
+    def _store_dir(self) -> Path:
+        if self.cli["store"] is not None:
+            return Path(self.config.invocation_params.dir, self.cli["store"])
+        if "store" in self.ini:
+            return Path(self._ini_dir(), self.ini["store"])
+        return self.config.rootpath / ".pytest-exp"
+
+    def _ini_dir(self) -> Path:
+        inipath = self.config.inipath
+        return inipath.parent if inipath is not None else self.config.rootpath
 
     # seed -------------------------------------------------------------------
 
@@ -120,9 +147,7 @@ class ExpSession:
                 f"@pytest.mark.space takes a path to a TOML file or a dict (got {type(spec).__name__})"
             )
         if "space" in self.ini:
-            inipath = self.config.inipath
-            base = inipath.parent if inipath is not None else self.config.rootpath
-            return Path(base, self.ini["space"])
+            return Path(self._ini_dir(), self.ini["space"])
         raise CollectError(
             "@pytest.mark.space() names no space: give one in the marker "
             '(@pytest.mark.space("space.toml")), with --exp-space FILE, or with exp_space in the ini file'
@@ -200,11 +225,13 @@ class ExpSession:
         passed = [n for n in space.names if n in fixturenames]
         # Items get their values the way plain parametrize gives them, plus a slot for the rest.
         metafunc.fixturenames.append(SLOT)
+        objective = settings.resolve("objective", self.cli, options, self.ini)
+        plan = Plan(metafunc.definition.nodeid, grid, objective)
         argvalues = []
         ids = []
         for i, values, label in grid.rows(passed, grid.sample(sample) if sample is not None else None):
             for run in range(1, repeat + 1):
-                argvalues.append((*values, Slot(grid, i, run)))
+                argvalues.append((*values, Slot(plan, i, run)))
                 ids.append(label if repeat == 1 else f"{label}-run={run}")
         metafunc.parametrize([*passed, SLOT], argvalues, ids=ids, indirect=[SLOT])
 

@@ -12,6 +12,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pytest_exp.trials import Objective
+
 
 class SettingError(ValueError):
     """A setting with a value it cannot take; the message says where the value came from."""
@@ -46,6 +48,12 @@ def marker_seed(value: object) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise ValueError("expected an integer")
     return value
+
+
+def objective_value(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError("expected NAME, NAME:min or NAME:max")
+    return str(Objective.parse(value))
 
 
 def path_value(value: object) -> str:
@@ -92,6 +100,26 @@ SETTINGS = (
         positive_int,
         default=1,
         marker=positive_int,
+    ),
+    Setting(
+        "objective",
+        "the metric that ranks trials, NAME[:min|max] (min when omitted).",
+        objective_value,
+        metavar="NAME[:min|max]",
+        marker=objective_value,
+    ),
+    Setting(
+        "store",
+        "directory of the trial store (default .pytest-exp at the rootdir).",
+        path_value,
+        metavar="DIR",
+    ),
+    Setting(
+        "top",
+        "configurations shown per test in the summary table (default 10).",
+        positive_int,
+        default=10,
+        metavar="K",
     ),
     Setting(
         "seed",

@@ -27,7 +27,7 @@ class Objective:
             name, direction = direction, "min"
         direction = direction.strip().lower()
         if not name.strip() or direction not in ("min", "max"):
-            raise ValueError(f"expected NAME, NAME:min or NAME:max (got {text!r})")
+            raise ValueError("expected NAME, NAME:min or NAME:max")
         return cls(name.strip(), direction)
 
     def better(self, value: float) -> float:

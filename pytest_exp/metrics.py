@@ -1,0 +1,60 @@
+"""What a running trial records: validated metric values, each metric a series in call order."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from pytest_exp.trials import Number
+
+
+class MetricError(TypeError):
+    """A metric name or value that cannot be recorded."""
+
+
+def plain_number(name: str, value: Any) -> Number:
+    """``value`` as a plain Python bool, int or float; numpy scalars and 0-d arrays included.
+
+    numpy is never imported: its objects are recognized by their ``item`` method and module.
+    """
+    __tracebackhide__ = True  # the error is the caller's: show their line, not ours
+    if isinstance(value, (bool, int, float)):
+        # Subclasses (np.float64 is a float) become the base type: reports must carry plain values.
+        if isinstance(value, bool):
+            return bool(value)
+        return float(value) if isinstance(value, float) else int(value)
+    module = type(value).__module__
+    if module == "numpy" and getattr(value, "ndim", None) == 0:
+        item = value.item()
+        if isinstance(item, (bool, int, float)):
+            return item
+    if module.startswith("torch") and callable(getattr(value, "numel", None)) and value.numel() == 1:
+        item = value.item()
+        if isinstance(item, (bool, int, float)):
+            return item
+    raise MetricError(
+        f"record_metric({name!r}, ...): expected a number (int, float, bool, numpy scalar or 0-d "
+        f"array), got {type(value).__name__} {value!r:.60}"
+    )
+
+
+class MetricRecorder:
+    """The metrics of one trial. Recording a name again extends its series (a learning curve)."""
+
+    def __init__(self) -> None:
+        self.series: dict[str, list[Number]] = {}
+
+    def record(self, name: str, value: Any) -> None:
+        __tracebackhide__ = True
+        if not isinstance(name, str) or not name.strip():
+            raise MetricError(f"record_metric: the name must be a non-empty string (got {name!r})")
+        self.series.setdefault(name, []).append(plain_number(name, value))
+
+    def nonfinite(self) -> list[str]:
+        """Why the trial must fail: one line per metric whose value is NaN or infinite."""
+        lines = []
+        for name, series in self.series.items():
+            bad = [i for i, v in enumerate(series) if isinstance(v, float) and not math.isfinite(v)]
+            if bad:
+                lines.append(f"metric {name!r} is {series[bad[0]]} (value {bad[0] + 1} of {len(series)})")
+        return lines

@@ -1,0 +1,479 @@
+"""Summaries of finished trials: per-configuration statistics, the terminal table and report files.
+
+Pure functions over lists of :class:`~pytest_exp.trials.TrialRecord`; no pytest import, no I/O
+except :func:`export`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pytest_exp.space import canonical_json, format_values
+from pytest_exp.trials import STATUSES, Objective, TrialRecord
+
+FIT_TIME = "fit_time"
+"""The automatic metric: each trial's call-phase duration in seconds."""
+
+TIMED = ("passed", "failed")
+"""Statuses whose trials ran their call phase to an end, and so count towards ``fit_time``."""
+
+PROBLEMS = ("failed", "error", "crashed")
+"""Statuses that make a configuration sort after a clean one with the same objective value."""
+
+FORMATS = (".csv", ".jsonl", ".md")
+PLUS_MINUS = "\u00b1"
+MISSING = "-"
+STD_DIGITS = 2
+"""Significant digits of a standard deviation: a spread needs fewer than the mean it qualifies."""
+MAX_PARAM_WIDTH = 40
+GAP = "  "
+
+
+# --------------------------------------------------------------------------- aggregation
+
+
+@dataclass(frozen=True)
+class MetricSummary:
+    """One metric over the trials of one configuration that reported it.
+
+    ``mean`` is NaN when any value is NaN; ``std`` is the sample standard deviation (ddof=1),
+    ``None`` when ``n == 1`` (one value has no spread), and NaN when a value is NaN or infinite.
+    """
+
+    mean: float
+    std: float | None
+    n: int
+
+
+@dataclass
+class ConfigSummary:
+    """The trials of one configuration of one test function, aggregated."""
+
+    config_id: str
+    params: dict[str, Any]
+    runs: int
+    statuses: dict[str, int]
+    metrics: dict[str, MetricSummary] = field(default_factory=dict)
+
+    @property
+    def status(self) -> str:
+        """``passed`` when every run has one status, else the counts: ``2 passed, 1 failed``."""
+        if len(self.statuses) == 1:
+            return next(iter(self.statuses))
+        return _counts(self.statuses)
+
+    @property
+    def has_problem(self) -> bool:
+        """Whether some run failed, errored or crashed."""
+        return any(self.statuses.get(s, 0) for s in PROBLEMS)
+
+    def value(self, metric: str) -> float:
+        """The metric's mean, NaN when no run reported it."""
+        summary = self.metrics.get(metric)
+        return math.nan if summary is None else summary.mean
+
+
+def summarize(values: Sequence[float]) -> MetricSummary:
+    """Mean, sample standard deviation and count of a non-empty list of values.
+
+    The mean is exact and then rounded (``statistics.mean``), so it never leaves
+    ``[min(values), max(values)]``. A NaN value makes mean and std NaN; an infinite one makes
+    the mean infinite (or NaN, with both signs) and the std NaN.
+    """
+    if not values:
+        raise ValueError("summarize() needs at least one value")
+    n = len(values)
+    if any(math.isnan(v) for v in values):
+        return MetricSummary(math.nan, None if n == 1 else math.nan, n)
+    mean = float(statistics.mean(values))
+    if n == 1:
+        return MetricSummary(mean, None, 1)
+    if not all(math.isfinite(v) for v in values):
+        return MetricSummary(mean, math.nan, n)
+    return MetricSummary(mean, float(statistics.stdev(values)), n)
+
+
+def aggregate(records: Sequence[TrialRecord]) -> list[ConfigSummary]:
+    """Group the trials of one test function by configuration, in first-seen order.
+
+    For every metric, each trial contributes its last recorded value, whatever its status (a
+    test that fails its own threshold still reports a real value); ``n`` counts the trials that
+    reported the metric, so it can be less than ``runs``. A NaN value counts in ``n`` and makes
+    the mean NaN. ``std`` is the sample standard deviation (ddof=1) and ``None`` when ``n == 1``.
+
+    ``fit_time`` is added from each trial's ``duration``, over the trials that ran their call
+    phase to an end (passed or failed): a skipped or errored trial's duration is not a fit time.
+    It replaces a reported metric of the same name.
+
+    Raises ``ValueError`` when the records belong to more than one test function: configuration
+    ids depend on the parameters only, so two functions' trials would merge.
+    """
+    functions = list(dict.fromkeys(r.function for r in records))
+    if len(functions) > 1:
+        raise ValueError(f"aggregate() takes the trials of one test function (got {', '.join(functions)})")
+    groups: dict[str, list[TrialRecord]] = {}
+    for record in records:
+        groups.setdefault(record.config_id, []).append(record)
+    return [_summary(config_id, trials) for config_id, trials in groups.items()]
+
+
+def _summary(config_id: str, trials: list[TrialRecord]) -> ConfigSummary:
+    statuses: dict[str, int] = {}
+    values: dict[str, list[float]] = {}
+    for trial in trials:
+        statuses[trial.status] = statuses.get(trial.status, 0) + 1
+        for name, value in trial.last().items():
+            if name != FIT_TIME:
+                values.setdefault(name, []).append(float(value))
+    durations = [float(t.duration) for t in trials if t.status in TIMED]
+    metrics = {name: summarize(values[name]) for name in sorted(values)}
+    if durations:
+        metrics[FIT_TIME] = summarize(durations)
+    return ConfigSummary(config_id, dict(trials[0].params), len(trials), _ordered(statuses), metrics)
+
+
+def _ordered(statuses: Mapping[str, int]) -> dict[str, int]:
+    known = {s: statuses[s] for s in STATUSES if statuses.get(s)}
+    return known | {s: n for s, n in statuses.items() if s not in known and n}
+
+
+def _counts(statuses: Mapping[str, int]) -> str:
+    return ", ".join(f"{n} {status}" for status, n in _ordered(statuses).items())
+
+
+def varying(params: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Names of the parameters whose value differs between configurations, in file order.
+
+    A parameter missing from some configurations but not others varies too.
+    """
+    names = list(dict.fromkeys(name for p in params for name in p))
+    return [name for name in names if len({_key(p, name) for p in params}) > 1]
+
+
+def _key(params: Mapping[str, Any], name: str) -> str | None:
+    return canonical_json(params[name]) if name in params else None
+
+
+def ranked(summaries: Sequence[ConfigSummary], objective: Objective | None) -> list[ConfigSummary]:
+    """Configurations best first by the objective's mean: NaN and missing last, and a
+    configuration with failed, errored or crashed runs after a clean one with the same value.
+    Ties keep grid order; without an objective the order is unchanged."""
+    if objective is None:
+        return list(summaries)
+    order = sorted(
+        range(len(summaries)),
+        key=lambda i: (objective.better(summaries[i].value(objective.name)), summaries[i].has_problem, i),
+    )
+    return [summaries[i] for i in order]
+
+
+def metric_names(summaries: Iterable[ConfigSummary], objective: Objective | None) -> list[str]:
+    """The table's metric columns: the objective (even when no run reported it), then the other
+    metrics alphabetically, then ``fit_time``."""
+    names = {name for s in summaries for name in s.metrics}
+    first = [objective.name] if objective is not None else []
+    middle = sorted(names - {FIT_TIME, *first})
+    last = [FIT_TIME] if FIT_TIME in names and FIT_TIME not in first else []
+    return first + middle + last
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def format_number(x: float | None, digits: int = 4) -> str:
+    """Compact text of a number: ``digits`` significant digits, integral values as integers."""
+    if x is None:
+        return MISSING
+    if isinstance(x, bool):
+        return str(int(x))
+    if isinstance(x, int):
+        return str(x)
+    if math.isnan(x):
+        return "nan"
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    if x.is_integer() and abs(x) < 1e15:
+        return str(int(x))
+    text = f"{x:.{digits}g}"
+    return text.replace("e+0", "e").replace("e-0", "e-").replace("e+", "e")
+
+
+def _metric_parts(summary: MetricSummary | None) -> tuple[str, str]:
+    """(mean, std) texts of a cell; std is empty for one value or a non-finite mean."""
+    if summary is None:
+        return MISSING, ""
+    if summary.std is None or not math.isfinite(summary.mean):
+        return format_number(summary.mean), ""
+    return format_number(summary.mean), format_number(summary.std, STD_DIGITS)
+
+
+def _metric_text(summary: MetricSummary | None) -> str:
+    mean, std = _metric_parts(summary)
+    return f"{mean} {PLUS_MINUS} {std}" if std else mean
+
+
+def _param_columns(summaries: Sequence[ConfigSummary], names: Sequence[str]) -> list[list[str]]:
+    """Each varying parameter's cells, as test ids write the values (distinct values stay distinct)."""
+    columns = []
+    for name in names:
+        distinct = {_key(s.params, name): s.params[name] for s in summaries if name in s.params}
+        texts = dict(zip(distinct, format_values(list(distinct.values())), strict=True))
+        columns.append([texts[_key(s.params, name)] if name in s.params else MISSING for s in summaries])
+    return columns
+
+
+def _is_numeric(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _assignments(params: Mapping[str, Any], names: Iterable[str]) -> str:
+    return ", ".join(f"{name}={format_values([params[name]])[0]}" for name in names if name in params)
+
+
+def _title(
+    records: Sequence[TrialRecord], summaries: Sequence[ConfigSummary], objective: Objective | None
+) -> str:
+    statuses: dict[str, int] = {}
+    for record in records:
+        statuses[record.status] = statuses.get(record.status, 0) + 1
+    trials = f"{len(records)} trial{'s' if len(records) != 1 else ''}"
+    configs = f"{len(summaries)} configuration{'s' if len(summaries) != 1 else ''}"
+    by = f"; sorted by {objective.name} ({objective.direction})" if objective is not None else ""
+    return f"{trials}, {configs} ({_counts(statuses)}){by}"
+
+
+def _best(
+    summaries: Sequence[ConfigSummary], names: Sequence[str], objective: Objective | None
+) -> str | None:
+    """``lr=0.01, opt=adam -> val_loss 0.1234 (min)`` for the first ranked configuration."""
+    if objective is None or not summaries or math.isnan(summaries[0].value(objective.name)):
+        return None
+    best = summaries[0]
+    label = _assignments(best.params, names or list(best.params)) or f"config {best.config_id}"
+    value = _metric_text(best.metrics[objective.name])
+    return f"{label} -> {objective.name} {value} ({objective.direction})"
+
+
+@dataclass
+class _Grid:
+    """A table as cells: what the terminal and Markdown renderers share."""
+
+    title: str
+    fixed: str
+    headers: list[str]
+    right: list[bool]
+    rows: list[list[str]]
+    metric_parts: dict[int, list[tuple[str, str]]]
+    best: str | None
+
+
+def _grid(records: Sequence[TrialRecord], objective: Objective | None) -> _Grid:
+    if not records:
+        raise ValueError("no trials to summarize")
+    summaries = aggregate(records)
+    order = ranked(summaries, objective)
+    names = varying([s.params for s in summaries])
+    fixed_names = [n for n in dict.fromkeys(k for s in summaries for k in s.params) if n not in names]
+    metrics = metric_names(summaries, objective)
+
+    if objective is None:
+        ranks = [str(i) for i in range(1, len(order) + 1)]
+    else:
+        ranks, n = [], 0
+        for s in order:
+            valued = not math.isnan(s.value(objective.name))
+            n += valued
+            ranks.append(str(n) if valued else MISSING)
+
+    headers = ["rank" if objective is not None else "#", *names, *metrics, "runs", "status"]
+    right = [True]
+    right += [all(_is_numeric(s.params.get(n)) for s in summaries if n in s.params) for n in names]
+    right += [True] * len(metrics) + [True, False]
+    columns = [ranks, *_param_columns(order, names)]
+    parts = {}
+    for i, metric in enumerate(metrics):
+        cells = [_metric_parts(s.metrics.get(metric)) for s in order]
+        parts[1 + len(names) + i] = cells
+        columns.append([f"{m} {PLUS_MINUS} {d}" if d else m for m, d in cells])
+    columns.append([str(s.runs) for s in order])
+    columns.append([s.status for s in order])
+    rows = [list(row) for row in zip(*columns, strict=True)]
+    fixed = _assignments(summaries[0].params, fixed_names)
+    return _Grid(
+        _title(records, summaries, objective),
+        fixed,
+        headers,
+        right,
+        rows,
+        parts,
+        _best(order, names, objective),
+    )
+
+
+# --------------------------------------------------------------------------- terminal table
+
+
+def _clip(text: str, width: int = MAX_PARAM_WIDTH) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def table(records: Sequence[TrialRecord], objective: Objective | None, top: int | None = 10) -> str:
+    """The terminal table of one test function's trials, one row per configuration.
+
+    A title line (function, trials, configurations, status counts, sort order); the parameters
+    that do not vary on a ``fixed:`` line; then rank, the varying parameters, the metrics (the
+    objective first, the others alphabetically, then ``fit_time``; ``mean ± std`` over repeats),
+    runs and status. Rows are sorted as :func:`ranked` does, cut to the ``top`` best (``None``:
+    all) with a ``... N more configurations`` line, and followed by a ``best:`` line when some
+    configuration has a value for the objective. Plain text except ``±``, no trailing spaces.
+    """
+    if top is not None and top < 1:
+        raise ValueError(f"top must be at least 1 (got {top})")
+    grid = _grid(records, objective)
+    shown = grid.rows if top is None else grid.rows[:top]
+    n_params = len(grid.headers) - 3 - len(grid.metric_parts)
+
+    cells = [list(row) for row in shown]
+    for row in cells:
+        for j in range(1, 1 + n_params):
+            row[j] = _clip(row[j])
+    # Metric cells: means right-aligned, spreads left-aligned, so the ± signs line up.
+    for j, parts in grid.metric_parts.items():
+        parts = parts[: len(cells)]
+        wide_mean = max(len(m) for m, _ in parts)
+        wide_std = max(len(d) for _, d in parts)
+        for row, (m, d) in zip(cells, parts, strict=True):
+            spread = f" {PLUS_MINUS} {d.ljust(wide_std)}" if d else " " * (wide_std + 3 if wide_std else 0)
+            row[j] = m.rjust(wide_mean) + spread
+
+    widths = [max(len(h), *(len(row[j]) for row in cells)) for j, h in enumerate(grid.headers)]
+
+    def line(texts: Sequence[str]) -> str:
+        padded = (t.rjust(w) if r else t.ljust(w) for t, w, r in zip(texts, widths, grid.right, strict=True))
+        return GAP.join(padded).rstrip()
+
+    out = [f"{records[0].function}: {grid.title}"]
+    if grid.fixed:
+        out.append(f"fixed: {grid.fixed}")
+    out.append(line(grid.headers))
+    out.append(GAP.join("-" * w for w in widths))
+    out += [line(row) for row in cells]
+    if len(grid.rows) > len(shown):
+        more = len(grid.rows) - len(shown)
+        out.append(f"... {more} more configuration{'s' if more != 1 else ''}")
+    if grid.best is not None:
+        out.append(f"best: {grid.best}")
+    return "\n".join(out)
+
+
+# --------------------------------------------------------------------------- report files
+
+
+def markdown(
+    records_by_function: Mapping[str, Sequence[TrialRecord]],
+    objective_by_function: Mapping[str, Objective | None],
+) -> str:
+    """A Markdown report: per test function a heading, a summary line, a GitHub table of every
+    configuration (sorted as the terminal table) and a best line. Fit for a CI job summary."""
+    sections = []
+    for function, records in records_by_function.items():
+        if not records:
+            continue
+        grid = _grid(records, objective_by_function.get(function))
+        text = [f"## {_md_escape(function)}", "", _md_escape(grid.title[:1].upper() + grid.title[1:]) + "."]
+        if grid.fixed:
+            text += ["", f"Fixed: {_md_escape(grid.fixed)}"]
+        text += [
+            "",
+            _md_row(map(_md_escape, grid.headers)),
+            _md_row("---:" if r else ":---" for r in grid.right),
+        ]
+        text += [_md_row(map(_md_escape, row)) for row in grid.rows]
+        if grid.best is not None:
+            text += ["", f"**best:** {_md_escape(grid.best)}"]
+        sections.append("\n".join(text) + "\n")
+    return "\n".join(sections)
+
+
+_MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_|<[]"})
+
+
+def _md_escape(text: str) -> str:
+    """Text that GitHub renders as itself, in a table cell or a paragraph."""
+    return text.translate(_MD_SPECIAL)
+
+
+def _md_row(cells: Iterable[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def _csv_value(value: Any) -> Any:
+    if isinstance(value, (str, int, float)) or value is None:
+        return value
+    return canonical_json(value)
+
+
+def csv_rows(records: Iterable[TrialRecord]) -> tuple[list[str], list[dict[str, Any]]]:
+    """The CSV report's header and rows, one row per trial.
+
+    Columns: test, function, config_id, run, status, ``param.NAME`` for every parameter (first
+    seen order), ``metric.NAME`` for every metric (its last value; alphabetical), fit_time (the
+    trial's duration), worker, seed, message. Arrays and tables are JSON text; absent cells are
+    empty.
+    """
+    records = list(records)
+    params = list(dict.fromkeys(name for r in records for name in r.params))
+    metrics = sorted({name for r in records for name in r.last()})
+    header = ["test", "function", "config_id", "run", "status"]
+    header += [f"param.{name}" for name in params] + [f"metric.{name}" for name in metrics]
+    header += ["fit_time", "worker", "seed", "message"]
+    rows = []
+    for r in records:
+        row: dict[str, Any] = {"test": r.test, "function": r.function, "config_id": r.config_id}
+        row |= {"run": r.run, "status": r.status}
+        row |= {f"param.{name}": _csv_value(value) for name, value in r.params.items()}
+        row |= {f"metric.{name}": value for name, value in r.last().items()}
+        row |= {"fit_time": r.duration, "worker": r.worker, "seed": r.seed, "message": r.message}
+        rows.append(row)
+    return header, rows
+
+
+def export(
+    records_by_function: Mapping[str, Sequence[TrialRecord]],
+    objective_by_function: Mapping[str, Objective | None],
+    path: str | Path,
+) -> None:
+    """Write the trials to ``path`` in the format its suffix names (parent folders are created).
+
+    ``.csv``: one row per trial (see :func:`csv_rows`). ``.jsonl``: one JSON object per trial,
+    ``TrialRecord.to_dict()`` plus ``last`` (each metric's last value), NaN written as ``NaN``.
+    ``.md``: see :func:`markdown`. Any other suffix raises ``ValueError`` before writing.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in FORMATS:
+        raise ValueError(
+            f"--exp-report {path}: unknown format '{path.suffix}' (expected .csv, .jsonl or .md)"
+        )
+    records = [r for trials in records_by_function.values() for r in trials]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".csv":
+        header, rows = csv_rows(records)
+        with path.open("w", encoding="utf-8", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=header, lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(rows)
+    elif suffix == ".jsonl":
+        lines = (
+            json.dumps(r.to_dict() | {"last": r.last()}, allow_nan=True, default=str) + "\n" for r in records
+        )
+        path.write_text("".join(lines), encoding="utf-8")
+    else:
+        path.write_text(markdown(records_by_function, objective_by_function), encoding="utf-8")

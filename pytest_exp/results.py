@@ -1,0 +1,139 @@
+"""Trial records on both sides of xdist: what a worker puts on its reports, what the controller
+(the only writer) rebuilds from them and stores as each trial finishes."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import pytest
+
+from pytest_exp.metrics import MetricRecorder
+from pytest_exp.session import SLOT, ExpSession, Slot
+from pytest_exp.store import Store
+from pytest_exp.trials import Objective, TrialRecord
+
+# Name of the report attribute that carries a trial's record to the controller.
+ATTR = "exp_trial"
+
+
+def payload(slot: Slot, recorder: MetricRecorder | None, started: float) -> dict[str, Any]:
+    """The trial as plain data, as it stands after one phase (set on that phase's report)."""
+    trial = slot.trial()
+    return {
+        "record": {
+            "test": "",
+            "function": slot.plan.function,
+            "config_id": trial.id,
+            "run": trial.run,
+            "params": trial.params,
+            "seed": trial.seed,
+            "metrics": {k: list(v) for k, v in recorder.series.items()} if recorder else {},
+            "worker": os.environ.get("PYTEST_XDIST_WORKER", "main"),
+            "started": started,
+        },
+        "objective": slot.plan.objective,
+    }
+
+
+class Results:
+    """Every space trial of this run, by node id, in the order trials started. Lives in the
+    controller only; the store opens (and the run begins in it) when the first trial finishes,
+    so runs without space tests leave no trace."""
+
+    def __init__(self, session: ExpSession) -> None:
+        self.records: dict[str, TrialRecord] = {}
+        self.objectives: dict[str, Objective | None] = {}
+        self.session = session
+        self.store: Store | None = None
+        self.run_id = 0
+
+    def _on_finished(self, record: TrialRecord) -> None:
+        if self.store is None:
+            config = self.session.config
+            self.store = Store(self.session.store_dir)
+            self.run_id = self.store.start_run(
+                seed=self.session.seed,
+                argv=list(config.invocation_params.args),
+                rootdir=str(config.rootpath),
+                name=self.session.run_name,
+            )
+        self.store.add_trial(self.run_id, record)
+
+    def finish(self, exitstatus: int) -> None:
+        if self.store is not None:
+            interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
+            self.store.finish_run(self.run_id, status="interrupted" if interrupted else "finished")
+            self.store.close()
+            self.store = None
+
+    def add(self, report: pytest.TestReport) -> None:
+        data = getattr(report, ATTR, None)
+        record = self.records.get(report.nodeid)
+        if data is not None:
+            fields = dict(data["record"], test=report.nodeid)
+            if record is None:
+                record = self.records[report.nodeid] = TrialRecord(**fields)
+                objective = data["objective"]
+                self.objectives[record.function] = Objective.parse(objective) if objective else None
+            record.metrics = fields["metrics"]
+        if record is None:
+            return  # not a space trial
+        when: str = report.when or ""  # xdist's crash report says "???", outside the declared type
+        outcome = report.outcome
+        message = _message(report)
+        if when == "???":  # xdist: the worker died while running this item
+            record.status, record.message = "crashed", message
+        elif when == "setup" and outcome != "passed":
+            record.status = "skipped" if outcome == "skipped" else "error"
+            record.message = message
+        elif when == "call":
+            record.status, record.message, record.duration = outcome, message, report.duration
+        elif when == "teardown" and outcome == "failed" and record.status in ("passed", "running"):
+            record.status, record.message = "error", message
+        if when in ("???", "teardown"):
+            record.finished = time.time()
+            self._on_finished(record)
+
+    def by_function(self) -> dict[str, list[TrialRecord]]:
+        grouped: dict[str, list[TrialRecord]] = {}
+        for record in self.records.values():
+            grouped.setdefault(record.function, []).append(record)
+        return grouped
+
+
+def _message(report: pytest.TestReport) -> str:
+    if report.passed:
+        return ""
+    if report.skipped and isinstance(report.longrepr, tuple):
+        return str(report.longrepr[2])
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if crash is not None:
+        return str(crash.message)
+    return str(report.longrepr or "")
+
+
+RECORDER = pytest.StashKey[MetricRecorder]()
+STARTED = pytest.StashKey[float]()
+
+
+def slot_of(item: pytest.Item) -> Slot | None:
+    callspec = getattr(item, "callspec", None)
+    slot = callspec.params.get(SLOT) if callspec is not None else None
+    return slot if isinstance(slot, Slot) else None
+
+
+def annotate(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport) -> None:
+    """Put the trial on a report; fail a passing call that recorded a NaN or infinite metric."""
+    if call.when == "setup":
+        item.stash[STARTED] = call.start
+    recorder = item.stash.get(RECORDER, None)
+    if call.when == "call" and recorder is not None and report.passed:
+        bad = recorder.nonfinite()
+        if bad:
+            report.outcome = "failed"
+            report.longrepr = "\n".join(bad)
+    slot = slot_of(item)
+    if slot is not None:
+        setattr(report, ATTR, payload(slot, recorder, item.stash.get(STARTED, call.start)))

@@ -1,0 +1,439 @@
+"""The trial store: every pytest run and each trial it finished, in one file, ``<directory>/exp.sqlite``.
+
+Why SQLite and not a JSON-lines file: each trial is one committed transaction, so a controller killed
+with SIGKILL (or a machine that loses power: ``synchronous=FULL``) leaves every trial added before
+it readable and never half a line; it is one file with no lock files or sidecar indexes of our own
+(WAL mode keeps ``-wal``/``-shm`` next to it while a connection is open, managed by SQLite); readers
+(a report while the sweep runs) never block the writer; and the data can be queried with any sqlite
+tool (``sqlite3 .exp/exp.sqlite "select ..."``) without pytest-exp. The standard library is enough.
+
+Layout (``PRAGMA user_version`` is the schema version):
+
+- ``runs``: one row per pytest run (never overwritten): seed, command line, rootdir, git commit and
+  dirty flag, Python, platform, package versions, start and finish times and a status ("running"
+  until :meth:`Store.finish_run`; a killed run keeps "running" and no finish time).
+- ``trials``: one row per trial in the order trials finished. ``params``, ``metrics`` (each metric's
+  series) and ``gpus`` are JSON text written with ``allow_nan=True`` (NaN and Infinity survive; SQLite's
+  own JSON functions read those from SQLite 3.42 on). A metric's value is the last of its series.
+
+What round-trips: JSON values exactly (ints and bools apart, floats bit for bit, key order kept).
+Params that JSON cannot hold (TOML dates and times, objects from dict spaces) are stored as their
+``str``; tuples come back as lists. Text with lone surrogates (which UTF-8 cannot hold) is stored
+as a BLOB of its ``surrogatepass`` encoding and read back exactly. Trial times come back as given,
+except that a NaN ``finished`` reads as None (SQLite stores NaN as NULL). Seeds beyond 64 bits are
+kept as decimal text and read back as ints.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import sqlite3
+import subprocess
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from pytest_exp.trials import TrialRecord
+
+FILENAME = "exp.sqlite"
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_S = 5.0
+GIT_TIMEOUT_S = 5.0
+PACKAGES = ("pytest", "pytest-xdist", "pytest-exp", "scikit-optimize", "numpy", "pytest-json-report")
+
+# Seeds and trial times have no declared type, hence no affinity, and keep what they are given: a
+# seed beyond 64 bits as its decimal text (INTEGER affinity would make that an inexact REAL), a time
+# as the int or float it was, -0.0 included (REAL affinity stores whole floats as integers).
+SCHEMA = """
+CREATE TABLE runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    seed NOT NULL,
+    argv TEXT NOT NULL,
+    rootdir TEXT NOT NULL,
+    git_commit TEXT,
+    git_dirty INTEGER,
+    python TEXT NOT NULL,
+    platform TEXT NOT NULL,
+    packages TEXT NOT NULL,
+    started REAL NOT NULL,
+    finished REAL,
+    status TEXT NOT NULL,
+    name TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE trials (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id INTEGER NOT NULL REFERENCES runs (id),
+    test TEXT NOT NULL,
+    function TEXT NOT NULL,
+    config_id TEXT NOT NULL,
+    run INTEGER NOT NULL,
+    params TEXT NOT NULL,
+    seed NOT NULL,
+    metrics TEXT NOT NULL,
+    status TEXT NOT NULL,
+    message TEXT NOT NULL,
+    duration,
+    worker TEXT NOT NULL,
+    gpus TEXT NOT NULL,
+    started,
+    finished
+);
+CREATE INDEX trials_by_run ON trials (run_id, id);
+"""
+
+RUN_COLUMNS = (
+    "id, seed, argv, rootdir, git_commit, git_dirty, python, platform, packages, started, finished, status, "
+    "name, (SELECT count(*) FROM trials WHERE trials.run_id = runs.id)"
+)
+TRIAL_FIELDS = (
+    "test",
+    "function",
+    "config_id",
+    "run",
+    "params",
+    "seed",
+    "metrics",
+    "status",
+    "message",
+    "duration",
+    "worker",
+    "gpus",
+    "started",
+    "finished",
+)
+TRIAL_COLUMNS = ", ".join(TRIAL_FIELDS)
+TEXT_FIELDS = ("test", "function", "config_id", "status", "message", "worker")
+_INT64 = range(-(2**63), 2**63)
+
+
+class StoreError(Exception):
+    """A store that cannot be opened or read as asked; the message names the file or directory."""
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """One pytest run as recorded: ``trials`` is the number of trials stored for it so far."""
+
+    id: int
+    seed: int
+    argv: list[str]
+    rootdir: str
+    git_commit: str | None
+    git_dirty: bool | None
+    python: str
+    platform: str
+    packages: dict[str, str]
+    started: float
+    finished: float | None
+    status: str
+    name: str
+    trials: int
+
+
+class Store:
+    """The trial store of one directory. One writer at a time (the pytest controller); any number
+    of readers. Every write is committed before the method returns."""
+
+    def __init__(self, directory: str | Path) -> None:
+        self._open(Path(directory), create=True)
+
+    @classmethod
+    def open_existing(cls, directory: str | Path) -> Store:
+        """The store in ``directory``; StoreError when there is none (no file is created)."""
+        store = cls.__new__(cls)
+        store._open(Path(directory), create=False)
+        return store
+
+    def _open(self, directory: Path, *, create: bool) -> None:
+        self.directory = directory
+        self.path = directory / FILENAME
+        if create:
+            try:
+                directory.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise StoreError(f"cannot create store directory {directory}: {e.strerror or e}") from None
+            target, uri = str(self.path), False
+        elif self.path.is_file():
+            # mode=rw: should the file vanish after the check, fail rather than create an empty store.
+            target, uri = f"{self.path.absolute().as_uri()}?mode=rw", True
+        else:
+            raise StoreError(f"no pytest-exp store at {directory} (expected {self.path})")
+        try:
+            self._db = sqlite3.connect(target, timeout=BUSY_TIMEOUT_S, isolation_level=None, uri=uri)
+        except sqlite3.Error as e:
+            raise StoreError(f"{self.path}: cannot open ({e})") from None
+        try:
+            self._prepare()
+        except sqlite3.DatabaseError as e:
+            self._db.close()
+            raise StoreError(f"{self.path}: not a pytest-exp store ({e})") from None
+        except BaseException:
+            self._db.close()
+            raise
+
+    def _prepare(self) -> None:
+        db = self._db
+        version = self._version()
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path}: schema version {version} is newer than this pytest-exp supports "
+                f"({SCHEMA_VERSION}); upgrade pytest-exp to read it"
+            )
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("PRAGMA synchronous = FULL")
+        db.execute("PRAGMA foreign_keys = ON")
+        if version == SCHEMA_VERSION:
+            return
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            # Re-read under the write lock: another process may have created the schema meanwhile.
+            version = self._version()
+            if version == 0:
+                if db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+                    raise StoreError(f"{self.path}: not a pytest-exp store (tables but no schema version)")
+                for statement in SCHEMA.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def _version(self) -> int:
+        version: int = self._db.execute("PRAGMA user_version").fetchone()[0]
+        return version
+
+    # lifetime -----------------------------------------------------------------
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # writing ------------------------------------------------------------------
+
+    def start_run(
+        self, *, seed: int, argv: list[str], rootdir: str, started: float | None = None, name: str = ""
+    ) -> int:
+        """Record a new run and return its id (1, 2, ...; never reused). ``name`` is the run's
+        artifacts folder (``artifacts/<name>/``)."""
+        commit, dirty = git_state(rootdir)
+        cursor = self._db.execute(
+            "INSERT INTO runs (seed, argv, rootdir, git_commit, git_dirty, python, platform, packages, "
+            "started, finished, status, name) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, 'running', ?)",
+            (
+                _int_in(seed),
+                _dumps([str(a) for a in argv]),
+                _text(rootdir),
+                commit,
+                dirty,
+                platform.python_version(),
+                platform.platform(),
+                _dumps(package_versions()),
+                time.time() if started is None else float(started),
+                name,
+            ),
+        )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    def add_trial(self, run_id: int, record: TrialRecord) -> int:
+        """Store one trial of run ``run_id`` (committed on return); returns its row id."""
+        self._require_run(run_id)
+        cursor = self._db.execute(
+            f"INSERT INTO trials (run_id, {TRIAL_COLUMNS}) VALUES (?, {', '.join('?' * len(TRIAL_FIELDS))})",
+            (
+                run_id,
+                _text(record.test),
+                _text(record.function),
+                _text(record.config_id),
+                record.run,
+                _dumps(record.params),
+                _int_in(record.seed),
+                _dumps(record.metrics),
+                _text(record.status),
+                _text(record.message),
+                record.duration,
+                _text(record.worker),
+                _dumps(record.gpus),
+                record.started,
+                record.finished,
+            ),
+        )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    def finish_run(self, run_id: int, *, status: str, finished: float | None = None) -> None:
+        """Mark run ``run_id`` over: ``status`` e.g. "finished" or "interrupted"."""
+        self._require_run(run_id)
+        self._db.execute(
+            "UPDATE runs SET status = ?, finished = ? WHERE id = ?",
+            (_text(status), time.time() if finished is None else float(finished), run_id),
+        )
+
+    # reading ------------------------------------------------------------------
+
+    def runs(self) -> list[RunInfo]:
+        """Every run, oldest first."""
+        rows = self._db.execute(f"SELECT {RUN_COLUMNS} FROM runs ORDER BY id").fetchall()
+        return [_run_info(row) for row in rows]
+
+    def run(self, run_id: int | None = None) -> RunInfo:
+        """Run ``run_id``, or the latest run when None."""
+        if run_id is None:
+            row = self._db.execute(f"SELECT {RUN_COLUMNS} FROM runs ORDER BY id DESC LIMIT 1").fetchone()
+            if row is None:
+                raise StoreError(f"no runs in {self.directory}")
+        else:
+            row = self._db.execute(f"SELECT {RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if row is None:
+                raise StoreError(self._no_run(run_id))
+        return _run_info(row)
+
+    def trials(self, run_id: int) -> list[TrialRecord]:
+        """The trials of run ``run_id`` in the order they were added."""
+        self._require_run(run_id)
+        rows = self._db.execute(
+            f"SELECT {TRIAL_COLUMNS} FROM trials WHERE run_id = ? ORDER BY id", (run_id,)
+        ).fetchall()
+        return [_trial(row) for row in rows]
+
+    def _require_run(self, run_id: int) -> None:
+        if self._db.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is None:
+            raise StoreError(self._no_run(run_id))
+
+    def _no_run(self, run_id: int) -> str:
+        low, high = self._db.execute("SELECT min(id), max(id) FROM runs").fetchone()
+        if low is None:
+            return f"no run {run_id} in {self.directory} (no runs yet)"
+        runs = str(low) if low == high else f"{low}..{high}"
+        return f"no run {run_id} in {self.directory} (runs: {runs})"
+
+
+# --------------------------------------------------------------------------- run context
+
+
+def git_state(rootdir: str) -> tuple[str | None, bool | None]:
+    """The commit checked out at ``rootdir`` and whether tracked files differ from it; (None, None)
+    outside a repository, without git, or when git takes longer than a few seconds."""
+    out = _git(rootdir, "rev-parse", "HEAD")
+    commit = out.strip() if out is not None else ""
+    if not commit or any(c not in "0123456789abcdef" for c in commit):
+        return None, None
+    # Untracked files are ignored: the store directory itself is often one.
+    status = _git(rootdir, "--no-optional-locks", "status", "--porcelain", "--untracked-files=no")
+    return commit, None if status is None else bool(status.strip())
+
+
+def _git(cwd: str, *args: str) -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", *args],
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            timeout=GIT_TIMEOUT_S,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if done.returncode != 0:
+        return None
+    return done.stdout.decode("utf-8", "replace")
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the packages that shape a run's results; those not installed are left out."""
+    versions: dict[str, str] = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+# --------------------------------------------------------------------------- encoding
+
+
+def _dumps(x: Any) -> str:
+    # ensure_ascii (the default) keeps lone surrogates representable; default=str stores what JSON
+    # cannot hold (TOML dates, arbitrary objects) as text rather than failing the run.
+    return json.dumps(x, allow_nan=True, default=str, separators=(",", ":"))
+
+
+def _text(s: str) -> str | bytes:
+    # Lone surrogates (undecodable file names, say) cannot be UTF-8 text: such a string is stored as
+    # a BLOB of its surrogatepass encoding, which ``_str`` reads back exactly.
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return s.encode("utf-8", "surrogatepass")
+    return s
+
+
+def _str(value: str | bytes) -> str:
+    return value.decode("utf-8", "surrogatepass") if isinstance(value, bytes) else value
+
+
+def _int_in(n: int) -> int | str:
+    return n if n in _INT64 else str(n)
+
+
+def _run_info(row: tuple[Any, ...]) -> RunInfo:
+    (
+        id_,
+        seed,
+        argv,
+        rootdir,
+        commit,
+        dirty,
+        python,
+        platform_,
+        packages,
+        started,
+        finished,
+        status,
+        name,
+        n,
+    ) = row
+    return RunInfo(
+        id=id_,
+        seed=int(seed),
+        argv=json.loads(argv),
+        rootdir=_str(rootdir),
+        git_commit=commit,
+        git_dirty=None if dirty is None else bool(dirty),
+        python=python,
+        platform=platform_,
+        packages=json.loads(packages),
+        started=started,
+        finished=finished,
+        status=_str(status),
+        name=name,
+        trials=n,
+    )
+
+
+def _trial(row: tuple[Any, ...]) -> TrialRecord:
+    data = dict(zip(TRIAL_FIELDS, row, strict=True))
+    for key in ("params", "metrics", "gpus"):
+        data[key] = json.loads(data[key])
+    data["seed"] = int(data["seed"])
+    for key in TEXT_FIELDS:
+        data[key] = _str(data[key])
+    # SQLite stores NaN as NULL; these two are never None, so NULL can only have been NaN.
+    for key in ("duration", "started"):
+        if data[key] is None:
+            data[key] = math.nan
+    return TrialRecord(**data)

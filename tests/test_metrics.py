@@ -1,0 +1,236 @@
+"""record_metric, the trial records the controller keeps, and the store they land in."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+from pytest_exp.metrics import MetricError, MetricRecorder, plain_number
+from pytest_exp.store import Store
+
+TRAIN = """
+import os, pytest
+
+@pytest.mark.space({"lr": [0.1, 0.01, 0.001], "opt": ["adam", "sgd"]}, objective="loss:min")
+def test_train(lr, opt, record_metric):
+    for step in range(3):
+        record_metric("loss", lr * (3 - step) + (0 if opt == "adam" else 1))
+    record_metric("accuracy", 1 - lr)
+    if lr == 0.01 and opt == "sgd":
+        raise RuntimeError("diverged")
+"""
+
+
+def stored(pytester: pytest.Pytester) -> list[dict[str, object]]:
+    with Store.open_existing(pytester.path / ".pytest-exp") as store:
+        return [r.to_dict() for r in store.trials(store.run(None).id)]
+
+
+# --------------------------------------------------------------------------- unit
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(1, 1), (2.5, 2.5), (True, True), (float("nan"), "nan")],
+)
+def test_plain_numbers(value: object, expected: object) -> None:
+    got = plain_number("m", value)
+    assert type(got) is type(value)
+    assert repr(got) == "nan" if expected == "nan" else got == expected
+
+
+def test_numpy_values_become_plain() -> None:
+    np = pytest.importorskip("numpy")
+    for value, kind in [(np.float32(0.5), float), (np.int64(3), int), (np.bool_(True), bool)]:
+        assert type(plain_number("m", value)) is kind
+    assert plain_number("m", np.array(2.0)) == 2.0
+    with pytest.raises(MetricError):
+        plain_number("m", np.array([1.0, 2.0]))
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (
+            [1, 2],
+            "record_metric('loss', ...): expected a number (int, float, bool, numpy scalar or 0-d array), "
+            "got list [1, 2]",
+        ),
+        (
+            "0.5",
+            "record_metric('loss', ...): expected a number (int, float, bool, numpy scalar or 0-d array), "
+            "got str '0.5'",
+        ),
+    ],
+)
+def test_bad_values_are_refused(value: object, message: str) -> None:
+    with pytest.raises(MetricError) as e:
+        MetricRecorder().record("loss", value)
+    assert str(e.value) == message
+
+
+def test_series_and_nonfinite() -> None:
+    recorder = MetricRecorder()
+    for v in (1.0, float("inf"), 0.5):
+        recorder.record("loss", v)
+    recorder.record("acc", 0.9)
+    assert recorder.series == {"loss": [1.0, float("inf"), 0.5], "acc": [0.9]}
+    assert recorder.nonfinite() == ["metric 'loss' is inf (value 2 of 3)"]
+    with pytest.raises(MetricError, match="the name must be a non-empty string"):
+        recorder.record("", 1)
+
+
+# --------------------------------------------------------------------------- sessions
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["inprocess", "xdist"])
+def test_every_trial_is_stored_with_metrics_and_status(pytester: pytest.Pytester, workers: list[str]) -> None:
+    pytester.makepyfile(test_train=TRAIN)
+    result = pytester.runpytest(*workers)
+    result.assert_outcomes(passed=5, failed=1)
+    trials = {tuple(t["params"].values()): t for t in stored(pytester)}  # type: ignore[union-attr]
+    assert len(trials) == 6
+    adam = trials[(0.1, "adam")]
+    assert adam["metrics"] == {"loss": [0.30000000000000004, 0.2, 0.1], "accuracy": [0.9]}
+    assert adam["status"] == "passed"
+    assert adam["function"] == "test_train.py::test_train"
+    assert adam["test"] == "test_train.py::test_train[lr=0.1-opt=adam]"
+    assert adam["duration"] > 0
+    assert adam["worker"] in (("gw0", "gw1") if workers else ("main",))
+    failed = trials[(0.01, "sgd")]
+    assert failed["status"] == "failed"
+    assert failed["message"] == "RuntimeError: diverged"
+    assert failed["metrics"] == {"loss": [1.03, 1.02, 1.01], "accuracy": [0.99]}
+
+
+def test_nan_metric_fails_the_trial_and_is_kept(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.space({"a": [1, 2]})
+        def test_it(a, record_metric):
+            record_metric("loss", float("nan") if a == 2 else 0.5)
+        """
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["metric 'loss' is nan (value 1 of 1)"])
+    trials = stored(pytester)
+    assert [t["status"] for t in trials] == ["passed", "failed"]
+    assert repr(trials[1]["metrics"]) == "{'loss': [nan]}"
+
+
+def test_bad_metric_value_fails_the_test_with_the_message(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        def test_it(record_metric):
+            record_metric("loss", "low")
+        """
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "E       pytest_exp.metrics.MetricError: record_metric('loss', ...): expected a number "
+            "(int, float, bool, numpy scalar or 0-d array), got str 'low'"
+        ]
+    )
+
+
+def test_crashed_worker_trial_is_recorded_and_the_rest_complete(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import os, pytest
+
+        @pytest.mark.space({"a": [1, 2, 3, 4]})
+        def test_it(a, record_metric):
+            record_metric("m", a)
+            if a == 3:
+                os._exit(1)
+        """
+    )
+    result = pytester.runpytest("-n", "2")
+    result.assert_outcomes(passed=3, failed=1)
+    trials = {t["params"]["a"]: t for t in stored(pytester)}  # type: ignore[index]
+    assert sorted(trials) == [1, 2, 3, 4]
+    assert trials[3]["status"] == "crashed"
+    assert str(trials[3]["message"]).startswith("worker 'gw")
+    assert (
+        "crashed while running 'test_crashed_worker_trial_is_recorded_and_the_rest_complete.py::test_it[a=3]'"
+        in str(trials[3]["message"])
+    )
+    assert [trials[a]["status"] for a in (1, 2, 4)] == ["passed"] * 3
+
+
+def test_killed_pytest_keeps_finished_trials(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import os, signal, pytest
+
+        @pytest.mark.space({"a": [1, 2, 3, 4]})
+        def test_it(a, record_metric):
+            record_metric("m", a * 10)
+            if a == 3:
+                os.kill(os.getpid(), signal.SIGKILL)
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    assert result.ret == -9
+    trials = stored(pytester)
+    assert [(t["params"], t["metrics"], t["status"]) for t in trials] == [
+        ({"a": 1}, {"m": [10]}, "passed"),
+        ({"a": 2}, {"m": [20]}, "passed"),
+    ]
+
+
+def test_exp_dir_holds_the_trial_config(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import json, pytest
+
+        @pytest.mark.space({"a": [1, 2]}, repeat=2)
+        def test_it(a, exp_dir, exp_trial):
+            config = json.loads((exp_dir / "config.json").read_text())
+            assert config["params"] == {"a": a}
+            trial = exp_trial
+            assert (config["id"], config["run"], config["seed"]) == (trial.id, trial.run, trial.seed)
+            (exp_dir / "model.txt").write_text(str(a))
+        """
+    )
+    pytester.runpytest("-n", "2").assert_outcomes(passed=4)
+    files = sorted((pytester.path / ".pytest-exp" / "artifacts").rglob("model.txt"))
+    assert len(files) == 4
+    assert all(
+        json.loads((f.parent / "config.json").read_text())["test"].startswith("test_exp_dir") for f in files
+    )
+
+
+def test_runs_without_space_tests_leave_no_store(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_it(record_metric):\n    record_metric('m', 1)\n")
+    pytester.runpytest().assert_outcomes(passed=1)
+    assert not (pytester.path / ".pytest-exp").exists()
+
+
+def test_store_option_and_two_runs(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.space({"a": [1, 2]})
+        def test_it(a, record_metric):
+            record_metric("m", a)
+        """
+    )
+    pytester.runpytest("--exp-store", "results").assert_outcomes(passed=2)
+    pytester.runpytest("--exp-store", "results", "--exp-seed", "5").assert_outcomes(passed=2)
+    with Store.open_existing(pytester.path / "results") as store:
+        runs = store.runs()
+        assert [(r.id, r.seed, r.trials, r.status) for r in runs] == [
+            (1, 0, 2, "finished"),
+            (2, 5, 2, "finished"),
+        ]
+        assert runs[1].argv[:4] == ["--exp-store", "results", "--exp-seed", "5"]
+    assert sys.executable
