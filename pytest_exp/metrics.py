@@ -48,7 +48,8 @@ class MetricRecorder:
         __tracebackhide__ = True
         if not isinstance(name, str) or not name.strip():
             raise MetricError(f"record_metric: the name must be a non-empty string (got {name!r})")
-        self.series.setdefault(name, []).append(plain_number(name, value))
+        value = plain_number(name, value)  # before setdefault: a refused value leaves no empty series
+        self.series.setdefault(name, []).append(value)
 
     def nonfinite(self) -> list[str]:
         """Why the trial must fail: one line per metric whose value is NaN or infinite."""

@@ -10,7 +10,7 @@ import pytest
 
 from pytest_exp import report, settings
 from pytest_exp.fixtures import _exp_slot, exp_dir, exp_params, exp_trial, record_metric
-from pytest_exp.results import Results, annotate
+from pytest_exp.results import Results, add_metric_properties, annotate
 from pytest_exp.session import STASH, ExpSession
 
 __all__ = ["_exp_slot", "exp_dir", "exp_params", "exp_trial", "record_metric"]
@@ -68,6 +68,9 @@ def pytest_report_header(config: pytest.Config) -> str:
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    if call.when == "call":
+        # Before the report exists, so it carries them: junitxml properties, json-report too.
+        add_metric_properties(item)
     rep = yield
     annotate(item, call, rep)
     return rep
@@ -93,15 +96,21 @@ class ControllerHooks:
 
     def pytest_sessionfinish(self, exitstatus: int) -> None:
         self.results.finish(exitstatus)
+        path = settings.resolve("report", self.session.cli, {}, self.session.ini)
+        if path is not None and self.results.records:
+            report.export(self.results.by_function(), self.results.objectives, self.session.report_path(path))
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         if terminalreporter.config.get_verbosity() < 0:
             return
+        if not self.results.records:
+            return
         top = settings.resolve("top", self.session.cli, {}, self.session.ini)
+        terminalreporter.write_sep("-", "pytest-exp")
         for function, records in self.results.by_function().items():
-            terminalreporter.write_sep("-", f"exp: {function}")
-            objective = self.results.objectives.get(function)
-            terminalreporter.write_line(report.table(records, objective, top))
+            terminalreporter.write_line(report.table(records, self.results.objectives.get(function), top))
+            terminalreporter.write_line("")
+        terminalreporter.write_line(f"trials stored in {self.results.where()}")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

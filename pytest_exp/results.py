@@ -96,6 +96,14 @@ class Results:
             record.finished = time.time()
             self._on_finished(record)
 
+    def where(self) -> str:
+        path = self.session.store_dir / "exp.sqlite"
+        try:
+            shown = path.relative_to(self.session.config.invocation_params.dir)
+        except ValueError:
+            shown = path
+        return f"{shown} (run {self.run_id})"
+
     def by_function(self) -> dict[str, list[TrialRecord]]:
         grouped: dict[str, list[TrialRecord]] = {}
         for record in self.records.values():
@@ -137,3 +145,10 @@ def annotate(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.Test
     slot = slot_of(item)
     if slot is not None:
         setattr(report, ATTR, payload(slot, recorder, item.stash.get(STARTED, call.start)))
+
+
+def add_metric_properties(item: pytest.Item) -> None:
+    """Each metric's last value as a user property (a junitxml property, a json-report entry)."""
+    recorder = item.stash.get(RECORDER, None)
+    if recorder is not None:
+        item.user_properties.extend((name, series[-1]) for name, series in recorder.series.items())

@@ -97,6 +97,10 @@ class ExpSession:
             return Path(self._ini_dir(), self.ini["store"])
         return self.config.rootpath / ".pytest-exp"
 
+    def report_path(self, path: str) -> Path:
+        base = self.config.invocation_params.dir if self.cli["report"] is not None else self._ini_dir()
+        return Path(base, path)
+
     def _ini_dir(self) -> Path:
         inipath = self.config.inipath
         return inipath.parent if inipath is not None else self.config.rootpath

@@ -115,6 +115,12 @@ SETTINGS = (
         metavar="DIR",
     ),
     Setting(
+        "report",
+        "write the trials to PATH at the end: .csv, .jsonl or .md (Markdown, for CI job summaries).",
+        path_value,
+        metavar="PATH",
+    ),
+    Setting(
         "top",
         "configurations shown per test in the summary table (default 10).",
         positive_int,

@@ -80,6 +80,9 @@ def test_series_and_nonfinite() -> None:
     assert recorder.nonfinite() == ["metric 'loss' is inf (value 2 of 3)"]
     with pytest.raises(MetricError, match="the name must be a non-empty string"):
         recorder.record("", 1)
+    with pytest.raises(MetricError):
+        recorder.record("other", [1])
+    assert "other" not in recorder.series
 
 
 # --------------------------------------------------------------------------- sessions
@@ -234,3 +237,46 @@ def test_store_option_and_two_runs(pytester: pytest.Pytester) -> None:
         ]
         assert runs[1].argv[:4] == ["--exp-store", "results", "--exp-seed", "5"]
     assert sys.executable
+
+
+def test_summary_table_ranks_by_objective_and_q_hides_it(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_train=TRAIN)
+    result = pytester.runpytest("-n", "2")
+    result.stdout.fnmatch_lines(
+        [
+            "*- pytest-exp -*",
+            "test_train.py::test_train: 6 trials, 6 configurations (5 passed, 1 failed); "
+            "sorted by loss (min)",
+            "rank     lr  opt    loss  accuracy  *fit_time  runs  status",
+            "*",
+            "   1  0.001  adam  0.001     0.999  *     1  passed",
+            "   2   0.01  adam   0.01      0.99  *     1  passed",
+            "   3    0.1  adam    0.1       0.9  *     1  passed",
+            "   4  0.001  sgd   1.001     0.999  *     1  passed",
+            "   5   0.01  sgd    1.01      0.99  *     1  failed",
+            "   6    0.1  sgd     1.1       0.9  *     1  passed",
+            "best: lr=0.001, opt=adam -> loss 0.001 (min)",
+            "",
+            "trials stored in .pytest-exp/exp.sqlite (run 1)",
+        ]
+    )
+    quiet = pytester.runpytest("-q")
+    quiet.stdout.no_fnmatch_line("*pytest-exp*")
+    quiet.stdout.no_fnmatch_line("best:*")
+
+
+def test_report_csv_and_junit_properties(pytester: pytest.Pytester) -> None:
+    import csv
+    import xml.etree.ElementTree as ET
+
+    pytester.makepyfile(test_train=TRAIN)
+    pytester.runpytest("-n", "2", "--exp-report", "out/trials.csv", "--junitxml", "junit.xml")
+    with open(pytester.path / "out" / "trials.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 6
+    row = next(r for r in rows if r["param.lr"] == "0.1" and r["param.opt"] == "adam")
+    assert (row["metric.loss"], row["metric.accuracy"], row["status"]) == ("0.1", "0.9", "passed")
+    cases = ET.parse(pytester.path / "junit.xml").getroot().iter("testcase")
+    props = {c.get("name"): {p.get("name"): p.get("value") for p in c.iter("property")} for c in cases}
+    assert props["test_train[lr=0.1-opt=adam]"] == {"loss": "0.1", "accuracy": "0.9"}
+    assert len(props) == 6
