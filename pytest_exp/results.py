@@ -18,23 +18,24 @@ from pytest_exp.trials import Objective, TrialRecord
 ATTR = "exp_trial"
 
 
-def payload(slot: Slot, recorder: MetricRecorder | None, started: float) -> dict[str, Any]:
-    """The trial as plain data, as it stands after one phase (set on that phase's report)."""
+def payload(slot: Slot, when: str, recorder: MetricRecorder | None, started: float) -> dict[str, Any]:
+    """The trial as plain data for one phase's report: who it is at setup, its metrics after."""
+    metrics = {k: list(v) for k, v in recorder.series.items()} if recorder else {}
+    if when != "setup":
+        return {"metrics": metrics}
     trial = slot.trial()
-    return {
-        "record": {
-            "test": "",
-            "function": slot.plan.function,
-            "config_id": trial.id,
-            "run": trial.run,
-            "params": trial.params,
-            "seed": trial.seed,
-            "metrics": {k: list(v) for k, v in recorder.series.items()} if recorder else {},
-            "worker": os.environ.get("PYTEST_XDIST_WORKER", "main"),
-            "started": started,
-        },
-        "objective": slot.plan.objective,
+    record = {
+        "test": "",
+        "function": slot.plan.function,
+        "config_id": trial.id,
+        "run": trial.run,
+        "params": trial.params,
+        "seed": trial.seed,
+        "metrics": metrics,
+        "worker": os.environ.get("PYTEST_XDIST_WORKER", "main"),
+        "started": started,
     }
+    return {"record": record, "objective": slot.plan.objective}
 
 
 class Results:
@@ -71,13 +72,12 @@ class Results:
     def add(self, report: pytest.TestReport) -> None:
         data = getattr(report, ATTR, None)
         record = self.records.get(report.nodeid)
-        if data is not None:
-            fields = dict(data["record"], test=report.nodeid)
-            if record is None:
-                record = self.records[report.nodeid] = TrialRecord(**fields)
-                objective = data["objective"]
-                self.objectives[record.function] = Objective.parse(objective) if objective else None
-            record.metrics = fields["metrics"]
+        if data is not None and "record" in data:
+            record = self.records[report.nodeid] = TrialRecord(**dict(data["record"], test=report.nodeid))
+            objective = data["objective"]
+            self.objectives[record.function] = Objective.parse(objective) if objective else None
+        elif data is not None and record is not None:
+            record.metrics = data["metrics"]
         if record is None:
             return  # not a space trial
         when: str = report.when or ""  # xdist's crash report says "???", outside the declared type
@@ -144,7 +144,7 @@ def annotate(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.Test
             report.longrepr = "\n".join(bad)
     slot = slot_of(item)
     if slot is not None:
-        setattr(report, ATTR, payload(slot, recorder, item.stash.get(STARTED, call.start)))
+        setattr(report, ATTR, payload(slot, call.when, recorder, item.stash.get(STARTED, call.start)))
 
 
 def add_metric_properties(item: pytest.Item) -> None:
