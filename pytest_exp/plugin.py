@@ -10,7 +10,7 @@ import pytest
 
 from pytest_exp import report, settings
 from pytest_exp.fixtures import _exp_slot, exp_dir, exp_params, exp_trial, record_metric
-from pytest_exp.results import Results, add_metric_properties, annotate
+from pytest_exp.results import Results, add_metric_properties, annotate, json_metadata
 from pytest_exp.session import STASH, ExpSession
 
 __all__ = ["_exp_slot", "exp_dir", "exp_params", "exp_trial", "record_metric"]
@@ -100,6 +100,11 @@ class ControllerHooks:
         if path is not None and self.results.records:
             report.export(self.results.by_function(), self.results.objectives, self.session.report_path(path))
 
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_json_modifyreport(self, json_report: dict[str, Any]) -> None:
+        if self.results.records:
+            json_report["exp"] = self.results.json_section()
+
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         if terminalreporter.config.get_verbosity() < 0:
             return
@@ -111,6 +116,11 @@ class ControllerHooks:
             terminalreporter.write_line(report.table(records, self.results.objectives.get(function), top))
             terminalreporter.write_line("")
         terminalreporter.write_line(f"trials stored in {self.results.where()}")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_json_runtest_metadata(item: pytest.Item, call: pytest.CallInfo[None]) -> dict[str, Any]:
+    return json_metadata(item)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

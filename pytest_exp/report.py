@@ -11,10 +11,11 @@ import json
 import math
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pytest_exp.settings import REPORT_FORMATS
 from pytest_exp.space import canonical_json, format_values
 from pytest_exp.trials import STATUSES, Objective, TrialRecord
 
@@ -27,7 +28,7 @@ TIMED = ("passed", "failed")
 PROBLEMS = ("failed", "error", "crashed")
 """Statuses that make a configuration sort after a clean one with the same objective value."""
 
-FORMATS = (".csv", ".jsonl", ".md")
+FORMATS = REPORT_FORMATS
 PLUS_MINUS = "\u00b1"
 MISSING = "-"
 STD_DIGITS = 2
@@ -477,3 +478,25 @@ def export(
         path.write_text("".join(lines), encoding="utf-8")
     else:
         path.write_text(markdown(records_by_function, objective_by_function), encoding="utf-8")
+
+
+def summary_dict(records: Sequence[TrialRecord], objective: Objective | None) -> dict[str, Any]:
+    """The aggregated configurations of one test function as plain data, best first (the
+    ``exp`` section of a JSON report)."""
+    summaries = ranked(aggregate(records), objective)
+    has_best = objective is not None and summaries and not math.isnan(summaries[0].value(objective.name))
+    return {
+        "objective": None if objective is None else str(objective),
+        "trials": len(records),
+        "configurations": [
+            {
+                "config_id": s.config_id,
+                "params": s.params,
+                "runs": s.runs,
+                "statuses": s.statuses,
+                "metrics": {name: asdict(m) for name, m in s.metrics.items()},
+            }
+            for s in summaries
+        ],
+        "best": summaries[0].config_id if has_best else None,
+    }

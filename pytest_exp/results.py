@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from pytest_exp import report
 from pytest_exp.metrics import MetricRecorder
 from pytest_exp.session import SLOT, ExpSession, Slot
 from pytest_exp.store import Store
@@ -96,13 +97,19 @@ class Results:
             record.finished = time.time()
             self._on_finished(record)
 
-    def where(self) -> str:
+    def store_path(self) -> str:
         path = self.session.store_dir / "exp.sqlite"
         try:
-            shown = path.relative_to(self.session.config.invocation_params.dir)
+            return str(path.relative_to(self.session.config.invocation_params.dir))
         except ValueError:
-            shown = path
-        return f"{shown} (run {self.run_id})"
+            return str(path)
+
+    def where(self) -> str:
+        return f"{self.store_path()} (run {self.run_id})"
+
+    def json_section(self) -> dict[str, Any]:
+        tests = {f: report.summary_dict(rs, self.objectives.get(f)) for f, rs in self.by_function().items()}
+        return {"store": self.store_path(), "run": self.run_id, "seed": self.session.seed, "tests": tests}
 
     def by_function(self) -> dict[str, list[TrialRecord]]:
         grouped: dict[str, list[TrialRecord]] = {}
@@ -152,3 +159,15 @@ def add_metric_properties(item: pytest.Item) -> None:
     recorder = item.stash.get(RECORDER, None)
     if recorder is not None:
         item.user_properties.extend((name, series[-1]) for name, series in recorder.series.items())
+
+
+def json_metadata(item: pytest.Item) -> dict[str, Any]:
+    """What a space trial adds to its test in a pytest-json-report (``metadata.exp``)."""
+    slot = slot_of(item)
+    if slot is None:
+        return {}
+    trial = slot.trial()
+    recorder = item.stash.get(RECORDER, None)
+    metrics = {k: list(v) for k, v in recorder.series.items()} if recorder else {}
+    exp = {"config_id": trial.id, "run": trial.run, "seed": trial.seed, "params": trial.params}
+    return {"exp": {**exp, "metrics": metrics}}

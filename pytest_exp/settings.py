@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import PurePath
 from typing import Any
 
 from pytest_exp.trials import Objective
+
+REPORT_FORMATS = (".csv", ".jsonl", ".md")
 
 
 class SettingError(ValueError):
@@ -54,6 +57,14 @@ def objective_value(value: object) -> str:
     if not isinstance(value, str):
         raise ValueError("expected NAME, NAME:min or NAME:max")
     return str(Objective.parse(value))
+
+
+def report_value(value: object) -> str:
+    path = path_value(value)
+    suffix = PurePath(path).suffix.lower()
+    if suffix not in REPORT_FORMATS:
+        raise ValueError(f"unknown format {suffix!r} (expected .csv, .jsonl or .md)")
+    return path
 
 
 def path_value(value: object) -> str:
@@ -117,7 +128,7 @@ SETTINGS = (
     Setting(
         "report",
         "write the trials to PATH at the end: .csv, .jsonl or .md (Markdown, for CI job summaries).",
-        path_value,
+        report_value,
         metavar="PATH",
     ),
     Setting(
