@@ -36,8 +36,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "space(path_or_dict=None, *, sample=None, repeat=1, seed=None): run the test once per "
-        "configuration of a TOML parameter space (pytest-exp).",
+        "space(path_or_dict=None, *, sample=None, repeat=1, seed=None, objective=None): run the "
+        "test once per configuration of a TOML parameter space (pytest-exp).",
     )
     session = ExpSession(config)
     config.stash[STASH] = session
@@ -90,6 +90,13 @@ class ControllerHooks:
     def __init__(self, session: ExpSession, results: Results) -> None:
         self.session = session
         self.results = results
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_protocol(self, item: pytest.Item) -> Generator[None, object, object]:
+        self.results.running = item
+        result = yield  # a KeyboardInterrupt leaves ``running`` set: finish() reads its metrics
+        self.results.running = None
+        return result
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.results.add(report)

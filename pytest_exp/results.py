@@ -50,6 +50,8 @@ class Results:
         self.session = session
         self.store: Store | None = None
         self.run_id = 0
+        # The item running in this process (not under xdist), for a trial cut off mid-call.
+        self.running: pytest.Item | None = None
 
     def _on_finished(self, record: TrialRecord) -> None:
         if self.store is None:
@@ -64,6 +66,16 @@ class Results:
         self.store.add_trial(self.run_id, record)
 
     def finish(self, exitstatus: int) -> None:
+        # Trials cut off by Ctrl-C (or -x, or a stop of xdist) are kept too, marked as such.
+        for record in self.records.values():
+            if record.finished is None:
+                live = self.running.stash.get(RECORDER, None) if self.running is not None else None
+                if live is not None and self.running is not None and self.running.nodeid == record.test:
+                    # In this process the call never reported: take its metrics from the item.
+                    record.metrics = {k: list(v) for k, v in live.series.items()}
+                record.status, record.finished = "interrupted", time.time()
+                record.message = record.message or "the session ended before this trial finished"
+                self._on_finished(record)
         if self.store is not None:
             interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
             self.store.finish_run(self.run_id, status="interrupted" if interrupted else "finished")

@@ -9,7 +9,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-STATUSES = ("passed", "failed", "error", "skipped", "crashed", "running")
+STATUSES = ("passed", "failed", "error", "skipped", "crashed", "interrupted", "running")
 Number = int | float | bool
 
 

@@ -280,3 +280,28 @@ def test_report_csv_and_junit_properties(pytester: pytest.Pytester) -> None:
     props = {c.get("name"): {p.get("name"): p.get("value") for p in c.iter("property")} for c in cases}
     assert props["test_train[lr=0.1-opt=adam]"] == {"loss": "0.1", "accuracy": "0.9"}
     assert len(props) == 6
+
+
+def test_interrupted_session_keeps_finished_trials_and_marks_the_cut_one(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.space({"a": [1, 2, 3, 4]})
+        def test_it(a, record_metric):
+            record_metric("m", a)
+            if a == 3:
+                raise KeyboardInterrupt
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")  # in-process, it would stop us too
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(["*3 *interrupted*", "trials stored in .pytest-exp/exp.sqlite (run 1)"])
+    with Store.open_existing(pytester.path / ".pytest-exp") as store:
+        assert store.run(None).status == "interrupted"
+        trials = store.trials(1)
+    assert [(t.params["a"], t.status, t.metrics) for t in trials] == [
+        (1, "passed", {"m": [1]}),
+        (2, "passed", {"m": [2]}),
+        (3, "interrupted", {"m": [3]}),
+    ]
