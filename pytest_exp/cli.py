@@ -3,8 +3,8 @@
 ``runs`` lists the runs of a store; ``show`` prints one run's tables (the summary pytest printed at
 the end of that run, re-ranked by any objective) and can export its trials as ``--exp-report`` does.
 
-The store keeps no test's objective (the marker names it at run time), so ``show`` ranks by the
-``--objective`` it is given, for every test function shown, and shows grid order without one.
+Each stored trial keeps the objective its test ran with, so ``show`` ranks as pytest did;
+``--objective`` re-ranks every test function shown by another metric.
 """
 
 from __future__ import annotations
@@ -59,6 +59,11 @@ class _Parser(argparse.ArgumentParser):
 
 
 # --------------------------------------------------------------------------- argument types
+
+
+def stored_objective(trials: list[TrialRecord]) -> Objective | None:
+    text = next((t.objective for t in trials if t.objective), None)
+    return Objective.parse(text) if text else None
 
 
 def _objective(text: str) -> Objective:
@@ -139,8 +144,8 @@ def parser() -> argparse.ArgumentParser:
         description=_wrap(
             "Print one run's summary: a line about the run, then one table per test function, one "
             "row per configuration (mean \u00b1 std over repeats).",
-            "The store does not keep each test's objective, so rows are ranked by --objective "
-            "(applied to every test function shown) and left in grid order without it.",
+            "Rows are ranked by the objective each test ran with; --objective re-ranks every test "
+            "function shown by another metric.",
         ),
         formatter_class=formatter,
     )
@@ -157,7 +162,8 @@ def parser() -> argparse.ArgumentParser:
         metavar="NAME[:min|max]",
         type=_objective,
         default=None,
-        help="rank configurations by this metric's mean, lowest first unless ':max' (default: grid order)",
+        help="rank configurations by this metric's mean, lowest first unless ':max' "
+        "(default: the objective each test ran with)",
     )
     show.add_argument(
         "--top",
@@ -300,14 +306,15 @@ def cmd_show(args: argparse.Namespace) -> int:
             raise CliError(
                 f"--test {args.test}: no test function of run {run.id} matches (functions: {names})"
             )
-    objective: Objective | None = args.objective
+    # --objective ranks every function; without it, each uses the objective it ran with.
+    objectives = {name: args.objective or stored_objective(trials) for name, trials in functions.items()}
     out = [run_header(run, args.store)]
-    for trials in functions.values():
-        out += ["", report.table(trials, objective, args.top)]
+    for name, trials in functions.items():
+        out += ["", report.table(trials, objectives[name], args.top)]
     print("\n".join(out))
     if report_path is not None:
         try:
-            report.export(functions, dict.fromkeys(functions, objective), report_path)
+            report.export(functions, objectives, report_path)
         except OSError as e:
             raise CliError(f"--report {args.report}: cannot write ({e.strerror or e})") from None
         print(f"wrote {args.report}")

@@ -35,8 +35,9 @@ def payload(slot: Slot, when: str, recorder: MetricRecorder | None, started: flo
         "metrics": metrics,
         "worker": os.environ.get("PYTEST_XDIST_WORKER", "main"),
         "started": started,
+        "objective": slot.plan.objective,
     }
-    return {"record": record, "objective": slot.plan.objective}
+    return {"record": record}
 
 
 class Results:
@@ -87,8 +88,7 @@ class Results:
         record = self.records.get(report.nodeid)
         if data is not None and "record" in data:
             record = self.records[report.nodeid] = TrialRecord(**dict(data["record"], test=report.nodeid))
-            objective = data["objective"]
-            self.objectives[record.function] = Objective.parse(objective) if objective else None
+            self.objectives[record.function] = Objective.parse(record.objective) if record.objective else None
         elif data is not None and record is not None:
             record.metrics = data["metrics"]
         if record is None:

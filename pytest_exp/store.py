@@ -80,7 +80,8 @@ CREATE TABLE trials (
     worker TEXT NOT NULL,
     gpus TEXT NOT NULL,
     started,
-    finished
+    finished,
+    objective TEXT
 );
 CREATE INDEX trials_by_run ON trials (run_id, id);
 """
@@ -104,6 +105,7 @@ TRIAL_FIELDS = (
     "gpus",
     "started",
     "finished",
+    "objective",
 )
 TRIAL_COLUMNS = ", ".join(TRIAL_FIELDS)
 TEXT_FIELDS = ("test", "function", "config_id", "status", "message", "worker")
@@ -270,6 +272,7 @@ class Store:
                 _dumps(record.gpus),
                 record.started,
                 record.finished,
+                record.objective,
             ),
         )
         assert cursor.lastrowid is not None

@@ -58,6 +58,7 @@ class TrialRecord:
     gpus: list[int] = field(default_factory=list)
     started: float = 0.0
     finished: float | None = None
+    objective: str | None = None
 
     def last(self) -> dict[str, Number]:
         """Each metric's value for this trial: the last one recorded."""

@@ -377,3 +377,23 @@ def test_show_after_a_pytest_run(pytester: pytest.Pytester, capsys: pytest.Captu
         consecutive=True,
     )
     assert len(out.splitlines()) == 8
+
+
+def test_show_ranks_by_the_stored_objective(
+    pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.space({"a": [1, 2, 3]}, objective="m:max")
+        def test_it(a, record_metric):
+            record_metric("m", a)
+        """
+    )
+    pytester.runpytest().assert_outcomes(passed=3)
+    capsys.readouterr()
+    assert main(["show", "--store", str(pytester.path / ".pytest-exp")]) == 0
+    out = capsys.readouterr().out
+    assert "sorted by m (max)" in out
+    assert "best: a=3 -> m 3 (max)" in out
