@@ -12,15 +12,15 @@ import pytest
 
 from pytest_exp.metrics import MetricRecorder
 from pytest_exp.results import RECORDER
-from pytest_exp.session import SLOT, STASH, Slot
+from pytest_exp.session import SLOT, STASH, OptSlot, Slot, trial_of
 from pytest_exp.space import Trial
 
 
 @pytest.fixture
-def _exp_slot(request: pytest.FixtureRequest) -> Slot:
+def _exp_slot(request: pytest.FixtureRequest) -> Slot | OptSlot:
     # Named as session.SLOT: the space marker parametrizes it indirectly.
     slot = getattr(request, "param", None)
-    if not isinstance(slot, Slot):
+    if not isinstance(slot, (Slot, OptSlot)):
         # exp_params needs exp_trial, so the first one present is the one the test asked for.
         used = next((n for n in ("exp_params", "exp_trial") if n in request.fixturenames), SLOT)
         pytest.fail(
@@ -32,9 +32,11 @@ def _exp_slot(request: pytest.FixtureRequest) -> Slot:
 
 
 @pytest.fixture
-def exp_trial(_exp_slot: Slot) -> Trial:
+def exp_trial(_exp_slot: Slot | OptSlot, request: pytest.FixtureRequest) -> Trial:
     """The running trial: configuration ``id``, ``run`` (1..repeat), ``seed`` and ``params``."""
-    return _exp_slot.trial()
+    trial = trial_of(request.node)
+    assert trial is not None  # _exp_slot checked that this is a space trial
+    return trial
 
 
 @pytest.fixture
@@ -54,12 +56,14 @@ def record_metric(request: pytest.FixtureRequest) -> Callable[[str, Any], None]:
 
 
 @pytest.fixture
-def exp_dir(_exp_slot: Slot, request: pytest.FixtureRequest) -> Path:
+def exp_dir(_exp_slot: Slot | OptSlot, exp_trial: Trial, request: pytest.FixtureRequest) -> Path:
     """A directory for this trial's own artifacts, with its ``config.json``."""
     session = request.config.stash[STASH]
-    trial = _exp_slot.trial()
+    trial = exp_trial
     function = re.sub(r"[^\w.-]+", "_", _exp_slot.plan.function).strip("_")
-    path = session.store_dir / "artifacts" / session.run_name / function / f"{trial.id}-run{trial.run}"
+    # A study's trials are named by their slot: two slots may propose the same point.
+    name = f"trial-{_exp_slot.index:03d}" if isinstance(_exp_slot, OptSlot) else f"{trial.id}-run{trial.run}"
+    path = session.store_dir / "artifacts" / session.run_name / function / name
     path.mkdir(parents=True, exist_ok=True)
     config = {"test": request.node.nodeid, "id": trial.id, "run": trial.run, "seed": trial.seed}
     config["params"] = trial.params

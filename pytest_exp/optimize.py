@@ -14,12 +14,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from pytest_exp.space import Space, canonical_json, derive_seed
+from pytest_exp.space import Space, derive_seed
 from pytest_exp.trials import Objective
-
-SURROGATES = ("GP", "RF", "ET", "random")
-ACQUISITIONS = ("EI", "PI", "LCB", "gp_hedge")
-LIARS = ("cl_min", "cl_mean", "cl_max")
 
 
 @dataclass(frozen=True)
@@ -211,10 +207,3 @@ class Study:
         if not done:
             return None
         return min(done, key=lambda iy: self._sign(iy[1]))
-
-
-def study_key(function: str, space: Space) -> str:
-    """What makes two runs the same study: the test and the meaning of its space."""
-    import hashlib
-
-    return hashlib.sha256(canonical_json([function, space.fingerprint()]).encode()).hexdigest()[:16]

@@ -11,7 +11,8 @@ import pytest
 from pytest_exp import report, settings
 from pytest_exp.fixtures import _exp_slot, exp_dir, exp_params, exp_trial, record_metric
 from pytest_exp.results import Results, add_metric_properties, annotate, json_metadata
-from pytest_exp.session import STASH, ExpSession
+from pytest_exp.session import STASH, ExpSession, assign_point
+from pytest_exp.studies import Proposer, ProposerServer, RemoteProposer
 
 __all__ = ["_exp_slot", "exp_dir", "exp_params", "exp_trial", "record_metric"]
 
@@ -29,7 +30,10 @@ def _argtype(parse: Callable[[object], Any]) -> Callable[[str], Any]:
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("exp", "pytest-exp: parameter spaces and experiments")
     for s in settings.SETTINGS:
-        group.addoption(s.flag, dest=s.flag, type=_argtype(s.parse), metavar=s.metavar, help=s.help)
+        if s.switch:
+            group.addoption(s.flag, dest=s.flag, action="store_const", const=True, help=s.help)
+        else:
+            group.addoption(s.flag, dest=s.flag, type=_argtype(s.parse), metavar=s.metavar, help=s.help)
         parser.addini(s.ini, s.help, default="")
 
 
@@ -42,26 +46,50 @@ def pytest_configure(config: pytest.Config) -> None:
     session = ExpSession(config)
     config.stash[STASH] = session
     session.remember_seed()
-    if not hasattr(config, "workerinput"):
-        config.pluginmanager.register(ControllerHooks(session, Results(session)), "exp-controller")
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is None:
+        results = Results(session)
+        config.pluginmanager.register(ControllerHooks(session, results), "exp-controller")
+        if session.optimizing:
+            results.proposer = session.proposer = Proposer(session.study_history)
+    elif "exp_proposer" in workerinput:
+        session.proposer = RemoteProposer(workerinput["exp_proposer"], workerinput["exp_authkey"])
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(XdistHooks(session), "exp-xdist")
 
 
 class XdistHooks:
-    """Registered only when xdist is active: the controller hands its seed to every worker."""
+    """Registered only when xdist is active: the controller hands its seed, run and proposer
+    address to every worker."""
 
     def __init__(self, session: ExpSession) -> None:
         self.session = session
+        self.server: ProposerServer | None = None
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
         node.workerinput["exp_seed"] = self.session.seed
         node.workerinput["exp_run"] = self.session.run_name
+        if isinstance(self.session.proposer, Proposer):
+            if self.server is None:
+                self.server = ProposerServer(self.session.proposer)
+            node.workerinput["exp_proposer"] = self.server.address
+            node.workerinput["exp_authkey"] = self.server.authkey
+
+    def pytest_unconfigure(self) -> None:
+        if self.server is not None:
+            self.server.close()
 
 
 def pytest_report_header(config: pytest.Config) -> str:
     return config.stash[STASH].header()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    proposer = item.config.stash[STASH].proposer
+    if proposer is not None:
+        assign_point(item, proposer)
 
 
 @pytest.hookimpl(wrapper=True)

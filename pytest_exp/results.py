@@ -11,20 +11,24 @@ import pytest
 
 from pytest_exp import report
 from pytest_exp.metrics import MetricRecorder
-from pytest_exp.session import SLOT, ExpSession, Slot
+from pytest_exp.session import ExpSession, OptSlot, slot_of, trial_of
 from pytest_exp.store import Store
+from pytest_exp.studies import Proposer
 from pytest_exp.trials import Objective, TrialRecord
 
 # Name of the report attribute that carries a trial's record to the controller.
 ATTR = "exp_trial"
 
 
-def payload(slot: Slot, when: str, recorder: MetricRecorder | None, started: float) -> dict[str, Any]:
+def payload(item: pytest.Item, when: str, recorder: MetricRecorder | None, started: float) -> dict[str, Any]:
     """The trial as plain data for one phase's report: who it is at setup, its metrics after."""
     metrics = {k: list(v) for k, v in recorder.series.items()} if recorder else {}
     if when != "setup":
-        return {"metrics": metrics}
-    trial = slot.trial()
+        return {"metrics": metrics, "objective": item.stash.get(OBJECTIVE, None)}
+    slot, trial = slot_of(item), trial_of(item)
+    assert slot is not None  # annotate() sends payloads for space trials only
+    assert trial is not None
+    study = slot.plan.key if isinstance(slot, OptSlot) else None
     record = {
         "test": "",
         "function": slot.plan.function,
@@ -36,8 +40,27 @@ def payload(slot: Slot, when: str, recorder: MetricRecorder | None, started: flo
         "worker": os.environ.get("PYTEST_XDIST_WORKER", "main"),
         "started": started,
         "objective": slot.plan.objective,
+        "study": study,
+        "trial": slot.index if isinstance(slot, OptSlot) else None,
     }
     return {"record": record}
+
+
+def study_objective(plan_objective: str | None, recorder: MetricRecorder | None) -> tuple[str | None, str]:
+    """The objective an optimization trial reports, or why the trial must fail."""
+    recorded = list(recorder.series) if recorder else []
+    shown = f"recorded: {', '.join(recorded)}" if recorded else "nothing was recorded"
+    if plan_objective is not None:
+        name = Objective.parse(plan_objective).name
+        if name in recorded:
+            return plan_objective, ""
+        return None, f"the objective {name!r} was not recorded ({shown}); call record_metric({name!r}, value)"
+    if len(recorded) == 1:
+        return f"{recorded[0]}:min", ""
+    return None, (
+        f'no objective to optimize ({shown}): set objective="NAME[:min|max]" in the marker, '
+        "--exp-objective or exp_objective, or record exactly one metric"
+    )
 
 
 class Results:
@@ -53,6 +76,7 @@ class Results:
         self.run_id = 0
         # The item running in this process (not under xdist), for a trial cut off mid-call.
         self.running: pytest.Item | None = None
+        self.proposer: Proposer | None = None
 
     def _on_finished(self, record: TrialRecord) -> None:
         if self.store is None:
@@ -65,6 +89,8 @@ class Results:
                 name=self.session.run_name,
             )
         self.store.add_trial(self.run_id, record)
+        if record.study is not None and self.proposer is not None:
+            self.proposer.tell(record)
 
     def finish(self, exitstatus: int) -> None:
         # Trials cut off by Ctrl-C (or -x, or a stop of xdist) are kept too, marked as such.
@@ -91,6 +117,9 @@ class Results:
             self.objectives[record.function] = Objective.parse(record.objective) if record.objective else None
         elif data is not None and record is not None:
             record.metrics = data["metrics"]
+            if data["objective"] is not None and record.objective is None:
+                record.objective = data["objective"]
+                self.objectives[record.function] = Objective.parse(record.objective)
         if record is None:
             return  # not a space trial
         when: str = report.when or ""  # xdist's crash report says "???", outside the declared type
@@ -143,12 +172,7 @@ def _message(report: pytest.TestReport) -> str:
 
 RECORDER = pytest.StashKey[MetricRecorder]()
 STARTED = pytest.StashKey[float]()
-
-
-def slot_of(item: pytest.Item) -> Slot | None:
-    callspec = getattr(item, "callspec", None)
-    slot = callspec.params.get(SLOT) if callspec is not None else None
-    return slot if isinstance(slot, Slot) else None
+OBJECTIVE = pytest.StashKey["str | None"]()
 
 
 def annotate(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport) -> None:
@@ -156,14 +180,18 @@ def annotate(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.Test
     if call.when == "setup":
         item.stash[STARTED] = call.start
     recorder = item.stash.get(RECORDER, None)
-    if call.when == "call" and recorder is not None and report.passed:
-        bad = recorder.nonfinite()
-        if bad:
-            report.outcome = "failed"
-            report.longrepr = "\n".join(bad)
     slot = slot_of(item)
-    if slot is not None:
-        setattr(report, ATTR, payload(slot, call.when, recorder, item.stash.get(STARTED, call.start)))
+    if call.when == "call" and report.passed:
+        problems = recorder.nonfinite() if recorder is not None else []
+        if isinstance(slot, OptSlot):
+            objective, problem = study_objective(slot.plan.objective, recorder)
+            item.stash[OBJECTIVE] = objective
+            problems += [problem] if problem else []
+        if problems:
+            report.outcome = "failed"
+            report.longrepr = "\n".join(problems)
+    if slot is not None and trial_of(item) is not None:
+        setattr(report, ATTR, payload(item, call.when, recorder, item.stash.get(STARTED, call.start)))
 
 
 def add_metric_properties(item: pytest.Item) -> None:
@@ -175,10 +203,9 @@ def add_metric_properties(item: pytest.Item) -> None:
 
 def json_metadata(item: pytest.Item) -> dict[str, Any]:
     """What a space trial adds to its test in a pytest-json-report (``metadata.exp``)."""
-    slot = slot_of(item)
-    if slot is None:
+    trial = trial_of(item)
+    if trial is None:
         return {}
-    trial = slot.trial()
     recorder = item.stash.get(RECORDER, None)
     metrics = {k: list(v) for k, v in recorder.series.items()} if recorder else {}
     exp = {"config_id": trial.id, "run": trial.run, "seed": trial.seed, "params": trial.params}

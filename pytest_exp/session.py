@@ -14,9 +14,13 @@ from typing import Any
 import pytest
 
 from pytest_exp import settings
-from pytest_exp.space import MAX_GRID, Grid, Space, SpaceError, Trial, suggest
+from pytest_exp.space import MAX_GRID, Grid, Space, SpaceError, Trial, config_id, derive_seed, suggest
+from pytest_exp.store import FILENAME, Store
+from pytest_exp.studies import StudyPlan, counts_towards_budget, study_key
+from pytest_exp.trials import TrialRecord
 
 SEED_CACHE_KEY = "exp/seed"
+OPTIMIZER_SETTINGS = ("surrogate", "acq", "initial_points", "liar")
 # The hidden parameter that carries each item's place in its grid; see ``Slot``.
 SLOT = "_exp_slot"
 RESERVED = frozenset({"request", "exp_params", "exp_trial", SLOT})
@@ -33,6 +37,14 @@ class Plan:
     function: str
     grid: Grid
     objective: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class OptSlot:
+    """An optimization trial's item: its study and its slot number (trial-007 is 7)."""
+
+    plan: StudyPlan
+    index: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +85,15 @@ class ExpSession:
             time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
         )
         self.store_dir = self._store_dir()
+        self.optimizing = settings.resolve("optimize", self.cli, {}, self.ini) is not None
+        # Set by the plugin: the Proposer (controller or only process) or a worker's RemoteProposer.
+        self.proposer: Any = None
+        if self.cli["optimize"] is not None:
+            for grid_only in ("sample", "repeat"):
+                if self.cli[grid_only] is not None:
+                    raise pytest.UsageError(
+                        f"--exp-{grid_only} is a grid option and does not apply to --exp-optimize"
+                    )
         self.marked_tests = 0
         self._spaces: dict[tuple[str, int], Space] = {}
         self._grids: dict[tuple[str, int], Grid] = {}
@@ -212,9 +233,24 @@ class ExpSession:
         self.marked_tests += 1
         spec, options = self._marker_options(marker)
         space = self.load(self._space_source(metafunc.definition, spec))
+        clash = RESERVED.intersection(space.names)
+        if clash:
+            raise SpaceError(f"parameter name {sorted(clash)[0]!r} is reserved", source=space.source)
+        seed = self.seed if "seed" not in options or self.cli["seed"] is not None else options["seed"]
+        passed = [n for n in space.names if n in set(metafunc.fixturenames)]
+        # Items get their values the way plain parametrize gives them, plus a slot for the rest.
+        metafunc.fixturenames.append(SLOT)
+        if settings.resolve("optimize", self.cli, options, self.ini) is not None:
+            argvalues, ids = self._study_items(metafunc.definition.nodeid, space, options, seed, passed)
+        else:
+            argvalues, ids = self._grid_items(metafunc.definition.nodeid, space, options, seed, passed)
+        metafunc.parametrize([*passed, SLOT], argvalues, ids=ids, indirect=[SLOT])
+
+    def _grid_items(
+        self, function: str, space: Space, options: dict[str, Any], seed: int, passed: list[str]
+    ) -> tuple[list[Any], list[str]]:
         sample = settings.resolve("sample", self.cli, options, self.ini)
         repeat = settings.resolve("repeat", self.cli, options, self.ini)
-        seed = self.seed if "seed" not in options or self.cli["seed"] is not None else options["seed"]
         grid = self.grid(space, seed)
         if sample is None and len(grid) > MAX_GRID:
             raise SpaceError(
@@ -222,22 +258,103 @@ class ExpSession:
                 "run a sample of it with --exp-sample N",
                 source=space.source,
             )
-        clash = RESERVED.intersection(space.names)
-        if clash:
-            raise SpaceError(f"parameter name {sorted(clash)[0]!r} is reserved", source=space.source)
-        fixturenames = set(metafunc.fixturenames)
-        passed = [n for n in space.names if n in fixturenames]
-        # Items get their values the way plain parametrize gives them, plus a slot for the rest.
-        metafunc.fixturenames.append(SLOT)
-        objective = settings.resolve("objective", self.cli, options, self.ini)
-        plan = Plan(metafunc.definition.nodeid, grid, objective)
-        argvalues = []
+        plan = Plan(function, grid, settings.resolve("objective", self.cli, options, self.ini))
+        argvalues: list[Any] = []
         ids = []
         for i, values, label in grid.rows(passed, grid.sample(sample) if sample is not None else None):
             for run in range(1, repeat + 1):
                 argvalues.append((*values, Slot(plan, i, run)))
                 ids.append(label if repeat == 1 else f"{label}-run={run}")
-        metafunc.parametrize([*passed, SLOT], argvalues, ids=ids, indirect=[SLOT])
+        return argvalues, ids
+
+    def _study_items(
+        self, function: str, space: Space, options: dict[str, Any], seed: int, passed: list[str]
+    ) -> tuple[list[Any], list[str]]:
+        for grid_only in ("sample", "repeat"):
+            if options.get(grid_only) is not None:
+                raise CollectError(
+                    f"@pytest.mark.space({grid_only}=...) does not apply to an optimization study"
+                )
+        budget = settings.resolve("optimize", self.cli, options, self.ini)
+        opt = {k: settings.resolve(k, self.cli, options, self.ini) for k in OPTIMIZER_SETTINGS}
+        key, done = self._study_history(function, study_key(function, space))
+        plan = StudyPlan(
+            key,
+            function,
+            space,
+            settings.resolve("objective", self.cli, options, self.ini),
+            budget,
+            {**opt, "seed": seed},
+            len(done),
+        )
+        width = max(3, len(str(budget - 1)))
+        remaining = [i for i in range(budget) if i not in done]
+        if not remaining:
+            reason = (
+                f"study complete: {budget} of {budget} trials done in earlier runs "
+                "(raise --exp-optimize to extend it, or --exp-fresh to start over)"
+            )
+            return [pytest.param(*([None] * len(passed)), None, marks=pytest.mark.skip(reason=reason))], [
+                "study-complete"
+            ]
+        placeholders = [None] * len(passed)  # the proposer fills them in at setup
+        return [(*placeholders, OptSlot(plan, i)) for i in remaining], [
+            f"trial-{i:0{width}d}" for i in remaining
+        ]
+
+    def study_history(self, study: str) -> list[TrialRecord]:
+        """Every stored trial of a study (the proposer replays them before proposing)."""
+        if not (self.store_dir / FILENAME).exists():
+            return []
+        with Store.open_existing(self.store_dir) as store:
+            return store.study_trials(study, before_run=self.run_name)
+
+    def _study_history(self, function: str, base: str) -> tuple[str, set[int]]:
+        """The study to continue (or start) and the trial slots it already used."""
+        new = f"{base}/{self.run_name}"
+        if settings.resolve("fresh", self.cli, {}, self.ini) or not (self.store_dir / FILENAME).exists():
+            return new, set()
+        with Store.open_existing(self.store_dir) as store:
+            latest = store.latest_study(function)
+            if latest is None or not latest[0].startswith(base + "/"):
+                return new, set()
+            # Not this run's own trials: a worker replacing a crashed one must collect the same.
+            earlier = store.study_trials(latest[0], before_run=self.run_name)
+            return latest[0], {r.trial for r in earlier if counts_towards_budget(r) and r.trial is not None}
 
 
+def trial_of(item: pytest.Item) -> Trial | None:
+    """The trial an item runs: its grid point, or the point the proposer gave it at setup."""
+    if TRIAL in item.stash:
+        return item.stash[TRIAL]
+    slot = slot_of(item)
+    if isinstance(slot, Slot):
+        item.stash[TRIAL] = slot.trial()
+        return item.stash[TRIAL]
+    return None
+
+
+def slot_of(item: pytest.Item) -> Slot | OptSlot | None:
+    callspec = getattr(item, "callspec", None)
+    slot = callspec.params.get(SLOT) if callspec is not None else None
+    return slot if isinstance(slot, (Slot, OptSlot)) else None
+
+
+def assign_point(item: pytest.Item, proposer: Any) -> None:
+    """Before an optimization trial's fixtures are set up: ask the proposer for its point and
+    put the values where direct parametrization would have put them."""
+    slot = slot_of(item)
+    if not isinstance(slot, OptSlot) or TRIAL in item.stash:
+        return
+    params = proposer.ask(slot.plan.spec(), slot.index)
+    callspec = item.callspec  # type: ignore[attr-defined]
+    for name in callspec.params:
+        if name in params:
+            callspec.params[name] = params[name]
+    # From the study's identity, not its epoch: trial-007 gets the same seed in every attempt.
+    seed = derive_seed(slot.plan.settings["seed"], slot.plan.key.split("/")[0], slot.index)
+    item.stash[TRIAL] = Trial(config_id(params), 1, seed, params)
+
+
+TRIAL = pytest.StashKey[Trial]()
 STASH = pytest.StashKey[ExpSession]()

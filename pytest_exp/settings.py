@@ -15,6 +15,11 @@ from typing import Any
 
 from pytest_exp.trials import Objective
 
+# Spelled here, not imported from optimize.py: that module is only loaded when a study runs.
+SURROGATES = ("GP", "RF", "ET", "random")
+ACQUISITIONS = ("EI", "PI", "LCB", "gp_hedge")
+LIARS = ("cl_min", "cl_mean", "cl_max")
+
 REPORT_FORMATS = (".csv", ".jsonl", ".md")
 
 
@@ -69,8 +74,31 @@ def report_value(value: object) -> str:
 
 def path_value(value: object) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise ValueError("expected a path to a TOML file")
+        raise ValueError("expected a path")
     return value.strip()
+
+
+def choice(*options: str) -> Callable[[object], str]:
+    """A case-insensitive pick from ``options``, returned as spelled there."""
+    by_lower = {o.lower(): o for o in options}
+
+    def parse(value: object) -> str:
+        if not isinstance(value, str) or value.strip().lower() not in by_lower:
+            raise ValueError(f"expected one of {', '.join(options)}")
+        return by_lower[value.strip().lower()]
+
+    return parse
+
+
+def boolean(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected true or false")
 
 
 @dataclass(frozen=True)
@@ -82,6 +110,8 @@ class Setting:
     metavar: str = "N"
     # How a marker keyword is checked; None when the setting is not a marker keyword.
     marker: Callable[[object], Any] | None = None
+    # A command-line switch without a value (ini: true/false).
+    switch: bool = False
 
     @property
     def flag(self) -> str:
@@ -137,6 +167,57 @@ SETTINGS = (
         positive_int,
         default=10,
         metavar="K",
+    ),
+    Setting(
+        "optimize",
+        "run each space-marked test as a Bayesian optimization study of N trials (trial-000 ...).",
+        positive_int,
+        marker=positive_int,
+    ),
+    Setting(
+        "surrogate",
+        "the optimizer's model: GP (default), RF, ET, or random (random search, a baseline).",
+        choice(*SURROGATES),
+        default="GP",
+        metavar="MODEL",
+        marker=choice(*SURROGATES),
+    ),
+    Setting(
+        "acq",
+        "acquisition function: EI (default), PI, LCB or gp_hedge.",
+        choice(*ACQUISITIONS),
+        default="EI",
+        metavar="FUNC",
+        marker=choice(*ACQUISITIONS),
+    ),
+    Setting(
+        "initial_points",
+        "random trials before the model proposes (default 10).",
+        positive_int,
+        default=10,
+        metavar="K",
+        marker=positive_int,
+    ),
+    Setting(
+        "liar",
+        "value told for trials in flight when another is proposed: cl_min (default), cl_mean, cl_max.",
+        choice(*LIARS),
+        default="cl_min",
+        metavar="LIAR",
+        marker=choice(*LIARS),
+    ),
+    Setting(
+        "fresh",
+        "start every study over instead of resuming it from the store.",
+        boolean,
+        default=False,
+        switch=True,
+    ),
+    Setting(
+        "plot",
+        "save a convergence plot per study to PATH (PNG; needs the 'plot' extra, matplotlib).",
+        path_value,
+        metavar="PATH",
     ),
     Setting(
         "seed",

@@ -81,9 +81,12 @@ CREATE TABLE trials (
     gpus TEXT NOT NULL,
     started,
     finished,
-    objective TEXT
+    objective TEXT,
+    study TEXT,
+    trial INTEGER
 );
 CREATE INDEX trials_by_run ON trials (run_id, id);
+CREATE INDEX trials_by_study ON trials (study, id);
 """
 
 RUN_COLUMNS = (
@@ -106,6 +109,8 @@ TRIAL_FIELDS = (
     "started",
     "finished",
     "objective",
+    "study",
+    "trial",
 )
 TRIAL_COLUMNS = ", ".join(TRIAL_FIELDS)
 TEXT_FIELDS = ("test", "function", "config_id", "status", "message", "worker")
@@ -273,6 +278,8 @@ class Store:
                 record.started,
                 record.finished,
                 record.objective,
+                record.study,
+                record.trial,
             ),
         )
         assert cursor.lastrowid is not None
@@ -312,6 +319,25 @@ class Store:
             f"SELECT {TRIAL_COLUMNS} FROM trials WHERE run_id = ? ORDER BY id", (run_id,)
         ).fetchall()
         return [_trial(row) for row in rows]
+
+    def study_trials(self, study: str, *, before_run: str = "") -> list[TrialRecord]:
+        """The stored trials of an optimization study in the order added, leaving out those of
+        the run named ``before_run`` (a study's history as it stood when that run started)."""
+        rows = self._db.execute(
+            f"SELECT {TRIAL_COLUMNS} FROM trials WHERE study = ? "
+            "AND run_id NOT IN (SELECT id FROM runs WHERE name = ?) ORDER BY id",
+            (study, before_run),
+        ).fetchall()
+        return [_trial(row) for row in rows]
+
+    def latest_study(self, function: str) -> tuple[str, int] | None:
+        """The study of the most recent optimization trial of a test function, and its run."""
+        row = self._db.execute(
+            "SELECT study, run_id FROM trials WHERE function = ? AND study IS NOT NULL "
+            "ORDER BY id DESC LIMIT 1",
+            (function,),
+        ).fetchone()
+        return None if row is None else (str(row[0]), int(row[1]))
 
     def _require_run(self, run_id: int) -> None:
         if self._db.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is None:

@@ -59,6 +59,9 @@ class TrialRecord:
     started: float = 0.0
     finished: float | None = None
     objective: str | None = None
+    # Set for optimization trials: the study and the trial's slot in it (trial-007 is 7).
+    study: str | None = None
+    trial: int | None = None
 
     def last(self) -> dict[str, Number]:
         """Each metric's value for this trial: the last one recorded."""

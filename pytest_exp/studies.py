@@ -1,0 +1,153 @@
+"""Optimization studies on both sides of xdist: the proposer that owns each study's optimizer
+(in the controller, or in the only process), and the workers that ask it for their trials' points.
+
+Workers talk to the controller over ``multiprocessing.connection`` on 127.0.0.1 with a random
+key handed out in ``workerinput``; only plain data crosses. Results are told in the controller,
+from the reports it receives, so a worker that dies mid-trial loses nothing the proposer knew.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import secrets
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.connection import Client, Connection, Listener
+from typing import Any
+
+from pytest_exp.space import Space, canonical_json
+from pytest_exp.trials import Objective, TrialRecord
+
+
+@dataclass(frozen=True)
+class StudyPlan:
+    """What every process knows of a study after collection: enough to start it anywhere."""
+
+    key: str
+    function: str
+    space: Space
+    objective: str | None
+    budget: int
+    settings: dict[str, Any]
+    replayed: int  # trials of earlier runs that count towards the budget
+
+    def spec(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "function": self.function,
+            "space": self.space.to_dict(),
+            "objective": self.objective,
+            "budget": self.budget,
+            "settings": self.settings,
+        }
+
+
+def objective_value(record: TrialRecord) -> float | None:
+    """What the optimizer learns from a finished trial: its objective, or None for a failure."""
+    if record.status != "passed" or not record.objective:
+        return None
+    value = record.last().get(Objective.parse(record.objective).name)
+    if value is None or not math.isfinite(float(value)):
+        return None
+    return float(value)
+
+
+def counts_towards_budget(record: TrialRecord) -> bool:
+    # A trial cut off by an interruption did not run: a resumed study runs it again.
+    return record.status != "interrupted" and record.trial is not None
+
+
+class Proposer:
+    """Owns the studies of this run. Thread-safe: the server serves workers from threads."""
+
+    def __init__(self, history: Callable[[str], list[TrialRecord]]) -> None:
+        self._history = history
+        self._lock = threading.Lock()
+        self.studies: dict[str, Any] = {}
+
+    def ask(self, spec: dict[str, Any], index: int) -> dict[str, Any]:
+        with self._lock:
+            study = self.studies.get(spec["key"])
+            if study is None:
+                study = self.studies[spec["key"]] = self._start(spec)
+            return dict(study.ask(index))
+
+    def tell(self, record: TrialRecord) -> None:
+        with self._lock:
+            study = self.studies.get(record.study or "")
+            if study is not None and record.trial is not None:
+                study.tell(record.trial, objective_value(record))
+
+    def _start(self, spec: dict[str, Any]) -> Any:
+        from pytest_exp.optimize import OptSettings, Study
+
+        objective = Objective.parse(spec["objective"]) if spec["objective"] else None
+        space = Space.from_dict(spec["space"], source=spec["function"])
+        study = Study(spec["key"], space, objective, spec["budget"], OptSettings(**spec["settings"]))
+        done = [r for r in self._history(spec["key"]) if counts_towards_budget(r)]
+        study.replay([(r.trial, r.params, objective_value(r)) for r in done if r.trial is not None])
+        return study
+
+
+class ProposerServer:
+    """Serves a proposer to xdist workers: one thread per worker connection."""
+
+    def __init__(self, proposer: Proposer) -> None:
+        self.proposer = proposer
+        self.authkey = secrets.token_bytes(32)
+        self._listener = Listener(("127.0.0.1", 0), authkey=self.authkey)
+        self.address: tuple[str, int] = self._listener.address
+        threading.Thread(target=self._accept, name="pytest-exp-proposer", daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn = self._listener.accept()
+            except OSError:  # closed at the end of the session
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: Connection) -> None:
+        with conn:
+            while True:
+                try:
+                    spec, index = conn.recv()
+                except (EOFError, OSError):
+                    return
+                try:
+                    conn.send(("ok", self.proposer.ask(spec, index)))
+                except Exception as e:  # the worker reports it as its trial's setup error
+                    conn.send(("error", f"{type(e).__name__}: {e}"))
+
+    def close(self) -> None:
+        self._listener.close()
+
+
+class ProposerError(RuntimeError):
+    """The proposer could not give a point; the trial errors at setup with this message."""
+
+
+class RemoteProposer:
+    """A worker's handle on the controller's proposer."""
+
+    def __init__(self, address: tuple[str, int], authkey: bytes) -> None:
+        self._address = address
+        self._authkey = authkey
+        self._conn: Connection | None = None
+
+    def ask(self, spec: dict[str, Any], index: int) -> dict[str, Any]:
+        if self._conn is None:
+            host, port = self._address  # execnet hands a tuple over as a list
+            self._conn = Client((host, port), authkey=self._authkey)
+        self._conn.send((spec, index))
+        status, value = self._conn.recv()
+        if status != "ok":
+            raise ProposerError(value)
+        return dict(value)
+
+
+def study_key(function: str, space: Space) -> str:
+    """What makes two runs the same study: the test and the meaning of its space."""
+    return hashlib.sha256(canonical_json([function, space.fingerprint()]).encode()).hexdigest()[:16]

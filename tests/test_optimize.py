@@ -1,0 +1,222 @@
+"""--exp-optimize: real pytest sessions running small studies, in one process and under xdist."""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_exp.space import Space
+from pytest_exp.store import Store
+from pytest_exp.trials import Objective
+
+QUADRATIC = """
+import pytest
+
+@pytest.mark.space({{"x": {{"type": "range", "bounds": [-5, 5]}}, "c": 1}}, objective="{objective}")
+def test_quad(x, c, record_metric, exp_trial):
+    assert exp_trial.params == {{"x": x, "c": c}}
+    record_metric("y", {sign}((x - 1.5) ** 2) + c)
+"""
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _warm_skopt() -> None:
+    # Inner pytester runs drop the modules they imported; numpy and scikit-learn's compiled
+    # modules cannot be loaded twice in a process. Importing them here keeps them loaded.
+    from pytest_exp.optimize import OptSettings, Study
+
+    space = Space.from_dict({"x": {"type": "range", "bounds": [0, 1]}, "k": ["a", "b"]})
+    for surrogate in ("GP", "RF", "ET", "random"):
+        study = Study("warm", space, None, 3, OptSettings(surrogate=surrogate, initial_points=1))
+        for i in range(3):
+            study.tell(i, study.ask(i)["x"])
+
+
+def quadratic(pytester: pytest.Pytester, objective: str = "y:min", sign: str = "") -> None:
+    pytester.makepyfile(test_quad=QUADRATIC.format(objective=objective, sign=sign))
+
+
+def stored(pytester: pytest.Pytester) -> list:
+    with Store.open_existing(pytester.path / ".pytest-exp") as store:
+        return [t for run in store.runs() for t in store.trials(run.id)]
+
+
+@pytest.mark.parametrize(("objective", "sign"), [("y:min", ""), ("y:max", "-")], ids=["min", "max"])
+def test_one_dimensional_quadratic_is_found(pytester: pytest.Pytester, objective: str, sign: str) -> None:
+    quadratic(pytester, objective, sign)
+    result = pytester.runpytest("--exp-optimize", "12", "--exp-initial-points", "5", "-v")
+    result.assert_outcomes(passed=12)
+    result.stdout.fnmatch_lines(["*test_quad[[]trial-000[]] PASSED*", "*test_quad[[]trial-011[]] PASSED*"])
+    trials = stored(pytester)
+    assert [t.trial for t in trials] == list(range(12))
+    best = min(trials, key=lambda t: Objective.parse(objective).better(t.last()["y"]))
+    assert abs(best.params["x"] - 1.5) < 0.3
+    assert all(t.objective == objective and t.study for t in trials)
+    result.stdout.fnmatch_lines([f"best: x=* -> y * ({objective[-3:]})"])
+
+
+def test_same_points_as_skopt_called_directly(pytester: pytest.Pytester) -> None:
+    import skopt
+
+    from pytest_exp.optimize import OptSettings
+
+    quadratic(pytester)
+    pytester.runpytest("--exp-optimize", "8", "--exp-initial-points", "4").assert_outcomes(passed=8)
+    ours = [t.params["x"] for t in stored(pytester)]
+    dims = Space.from_dict({"x": {"type": "range", "bounds": [-5, 5]}, "c": 1}).dimensions()
+    opt = skopt.Optimizer(dims, **OptSettings(initial_points=4, seed=0).skopt_kwargs(dims))
+    direct = []
+    for _ in range(8):
+        x = opt.ask()
+        opt.tell(x, (x[0] - 1.5) ** 2 + 1)
+        direct.append(float(x[0]))
+    assert ours == direct
+
+
+def test_xdist_hands_out_distinct_points_and_completes_the_budget(pytester: pytest.Pytester) -> None:
+    quadratic(pytester)
+    args = ("-n", "2", "--exp-optimize", "10", "--exp-initial-points", "3", "--exp-surrogate", "RF")
+    pytester.runpytest(*args).assert_outcomes(passed=10)
+    trials = stored(pytester)
+    assert sorted(t.trial for t in trials) == list(range(10))
+    assert len({t.params["x"] for t in trials}) == 10
+    assert {t.worker for t in trials} == {"gw0", "gw1"}
+
+
+def test_interrupted_study_resumes_with_exactly_the_missing_trials(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_quad="""
+        import os, pytest
+
+        @pytest.mark.space({"x": {"type": "range", "bounds": [-5, 5]}})
+        def test_quad(x, record_metric):
+            record_metric("y", (x - 1.5) ** 2)
+            with open("count", "a") as f:
+                f.write(".")
+            if os.path.getsize("count") == 3 and not os.path.exists("stopped"):
+                open("stopped", "w").close()
+                raise KeyboardInterrupt  # Ctrl-C during the 3rd trial
+        """
+    )
+    args = (
+        "-p",
+        "no:cacheprovider",
+        "--exp-optimize",
+        "6",
+        "--exp-initial-points",
+        "3",
+        "--exp-surrogate",
+        "RF",
+    )
+    first = pytester.runpytest_subprocess(*args, "-v")
+    assert first.ret == pytest.ExitCode.INTERRUPTED
+    done_first = [t.trial for t in stored(pytester) if t.status == "passed"]
+    assert 0 < len(done_first) < 6
+    second = pytester.runpytest_subprocess(*args, "-v")
+    second.assert_outcomes(passed=6 - len(done_first))
+    ran = [line.split("[")[1].split("]")[0] for line in second.outlines if " PASSED" in line]
+    assert ran == [f"trial-{i:03d}" for i in range(6) if i not in done_first]
+    trials = stored(pytester)
+    assert sorted(t.trial for t in trials if t.status == "passed") == list(range(6))
+    assert len({t.study for t in trials}) == 1
+    third = pytester.runpytest_subprocess(*args, "-rs")
+    third.assert_outcomes(skipped=1)
+    third.stdout.fnmatch_lines(["*study complete: 6 of 6 trials done in earlier runs*"])
+
+
+def test_fresh_and_changed_space_start_new_studies(pytester: pytest.Pytester) -> None:
+    quadratic(pytester)
+    args = ("--exp-optimize", "3", "--exp-surrogate", "random")
+    pytester.runpytest(*args).assert_outcomes(passed=3)
+    pytester.runpytest(*args, "--exp-fresh").assert_outcomes(passed=3)
+    pytester.makepyfile(test_quad=QUADRATIC.format(objective="y:min", sign="").replace("[-5, 5]", "[-4, 4]"))
+    pytester.runpytest(*args).assert_outcomes(passed=3)
+    assert len({t.study for t in stored(pytester)}) == 3
+
+
+def test_failing_region_does_not_stall_the_study(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_quad="""
+        import pytest
+
+        @pytest.mark.space({"x": {"type": "range", "bounds": [-5, 5]}})
+        def test_quad(x, record_metric):
+            if x > 2:
+                raise ValueError("diverged")
+            record_metric("y", (x + 1) ** 2)
+        """
+    )
+    result = pytester.runpytest("--exp-optimize", "14", "--exp-initial-points", "6", "--exp-seed", "3")
+    trials = stored(pytester)
+    failed = [t.params["x"] for t in trials if t.status == "failed"]
+    assert len(trials) == 14
+    assert failed, "the random start should hit the failing region"
+    assert len(set(failed)) == len(failed)  # never the same failing point twice
+    assert len(failed) <= 7
+    best = min(t.last()["y"] for t in trials if t.status == "passed")
+    assert best < 0.1
+    result.assert_outcomes(passed=14 - len(failed), failed=len(failed))
+
+
+def test_missing_objective_fails_the_trial_and_says_what_was_recorded(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_it="""
+        import pytest
+
+        @pytest.mark.space({"x": {"type": "range", "bounds": [0, 1]}}, objective="loss")
+        def test_named(x, record_metric):
+            record_metric("acc", x)
+
+        @pytest.mark.space({"x": {"type": "range", "bounds": [0, 1]}})
+        def test_two(x, record_metric):
+            record_metric("a", x)
+            record_metric("b", x)
+
+        @pytest.mark.space({"x": {"type": "range", "bounds": [0, 1]}})
+        def test_single(x, record_metric):
+            record_metric("only", x)
+        """
+    )
+    result = pytester.runpytest("--exp-optimize", "2", "--exp-surrogate", "random")
+    result.assert_outcomes(passed=2, failed=4)
+    result.stdout.fnmatch_lines(
+        [
+            "the objective 'loss' was not recorded (recorded: acc); call record_metric('loss', value)",
+            'no objective to optimize (recorded: a, b): set objective="NAME[:min|max]" in the marker, '
+            "--exp-objective or exp_objective, or record exactly one metric",
+        ]
+    )
+    single = [t for t in stored(pytester) if t.function.endswith("test_single")]
+    assert {t.objective for t in single} == {"only:min"}
+
+
+def test_worker_crash_is_recorded_and_the_study_completes(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_quad="""
+        import os, pytest
+
+        @pytest.mark.space({"x": {"type": "range", "bounds": [-5, 5]}})
+        def test_quad(x, record_metric):
+            with open("count", "a") as f:
+                f.write(".")
+            if os.path.getsize("count") == 4:
+                os._exit(1)  # the worker dies in the middle of the 4th trial
+            record_metric("y", x * x)
+        """
+    )
+    args = ("-n", "2", "--exp-optimize", "8", "--exp-surrogate", "RF", "--exp-initial-points", "3")
+    result = pytester.runpytest(*args)
+    trials = stored(pytester)
+    crashed = [t for t in trials if t.status == "crashed"]
+    assert len(trials) == 8
+    assert len(crashed) == 1
+    assert crashed[0].message.startswith("worker 'gw")
+    assert sorted(t.trial for t in trials) == list(range(8))
+    result.assert_outcomes(passed=7, failed=1)
+
+
+@pytest.mark.parametrize("option", ["--exp-sample", "--exp-repeat"])
+def test_grid_options_are_usage_errors(pytester: pytest.Pytester, option: str) -> None:
+    quadratic(pytester)
+    result = pytester.runpytest("--exp-optimize", "4", option, "2")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: {option} is a grid option and does not apply to --exp-optimize"])
