@@ -51,7 +51,7 @@ def pytest_configure(config: pytest.Config) -> None:
         results = Results(session)
         config.pluginmanager.register(ControllerHooks(session, results), "exp-controller")
         if session.optimizing:
-            results.proposer = session.proposer = Proposer(session.study_history)
+            results.proposer = session.proposer = Proposer(session.study_history, session.previous_study)
     elif "exp_proposer" in workerinput:
         session.proposer = RemoteProposer(workerinput["exp_proposer"], workerinput["exp_authkey"])
     if config.pluginmanager.hasplugin("xdist"):
@@ -147,8 +147,11 @@ class ControllerHooks:
             return
         top = settings.resolve("top", self.session.cli, {}, self.session.ini)
         terminalreporter.write_sep("-", "pytest-exp")
+        studies = self.results.proposer.summaries() if self.results.proposer is not None else {}
         for function, records in self.results.by_function().items():
             terminalreporter.write_line(report.table(records, self.results.objectives.get(function), top))
+            if function in studies:
+                terminalreporter.write_line(studies[function])
             terminalreporter.write_line("")
         terminalreporter.write_line(f"trials stored in {self.results.where()}")
 

@@ -309,6 +309,13 @@ class ExpSession:
         with Store.open_existing(self.store_dir) as store:
             return store.study_trials(study, before_run=self.run_name)
 
+    def previous_study(self, function: str) -> tuple[str, int] | None:
+        """The latest study of a test function in the store, and the run that last added to it."""
+        if not (self.store_dir / FILENAME).exists():
+            return None
+        with Store.open_existing(self.store_dir) as store:
+            return store.latest_study(function)
+
     def _study_history(self, function: str, base: str) -> tuple[str, set[int]]:
         """The study to continue (or start) and the trial slots it already used."""
         new = f"{base}/{self.run_name}"

@@ -62,10 +62,17 @@ def counts_towards_budget(record: TrialRecord) -> bool:
 class Proposer:
     """Owns the studies of this run. Thread-safe: the server serves workers from threads."""
 
-    def __init__(self, history: Callable[[str], list[TrialRecord]]) -> None:
+    def __init__(
+        self,
+        history: Callable[[str], list[TrialRecord]],
+        previous: Callable[[str], tuple[str, int] | None],
+    ) -> None:
         self._history = history
+        self._previous = previous
         self._lock = threading.Lock()
         self.studies: dict[str, Any] = {}
+        self.origins: dict[str, str] = {}  # how each study began: resumed, new, restarted
+        self.functions: dict[str, str] = {}
 
     def ask(self, spec: dict[str, Any], index: int) -> dict[str, Any]:
         with self._lock:
@@ -88,7 +95,34 @@ class Proposer:
         study = Study(spec["key"], space, objective, spec["budget"], OptSettings(**spec["settings"]))
         done = [r for r in self._history(spec["key"]) if counts_towards_budget(r)]
         study.replay([(r.trial, r.params, objective_value(r)) for r in done if r.trial is not None])
+        self.functions[spec["key"]] = spec["function"]
+        self.origins[spec["key"]] = self._origin(spec, len(done))
         return study
+
+    def _origin(self, spec: dict[str, Any], replayed: int) -> str:
+        if replayed:
+            return f"resumed: {replayed} trials of earlier runs replayed into the optimizer"
+        previous = self._previous(spec["function"])
+        if previous is None or previous[0] == spec["key"]:
+            return "new study"
+        if previous[0].split("/")[0] == spec["key"].split("/")[0]:
+            return f"started over (--exp-fresh); the study of run {previous[1]} stays in the store"
+        return f"the space changed since run {previous[1]}: a new study (the old one stays in the store)"
+
+    def summaries(self) -> dict[str, str]:
+        """One line per study, by test function: progress, how it began, and the best trial."""
+        lines = {}
+        for key, study in self.studies.items():
+            done = len(study.finished)
+            line = f"study {key}: {done} of {study.budget} trials done; {self.origins[key]}"
+            best = study.best()
+            if best is not None:
+                index, value = best
+                name = study.objective.name if study.objective else "objective"
+                params = ", ".join(f"{k}={v!r}" for k, v in study.assigned[index].items())
+                line += f"\nbest of the study: trial-{index:03d} {name}={value:.6g} ({params})"
+            lines[self.functions[key]] = line
+        return lines
 
 
 class ProposerServer:

@@ -126,10 +126,28 @@ def test_interrupted_study_resumes_with_exactly_the_missing_trials(pytester: pyt
 def test_fresh_and_changed_space_start_new_studies(pytester: pytest.Pytester) -> None:
     quadratic(pytester)
     args = ("--exp-optimize", "3", "--exp-surrogate", "random")
-    pytester.runpytest(*args).assert_outcomes(passed=3)
-    pytester.runpytest(*args, "--exp-fresh").assert_outcomes(passed=3)
+    pytester.runpytest(*args).stdout.fnmatch_lines(["study *: 3 of 3 trials done; new study"])
+    extended = pytester.runpytest("--exp-optimize", "5", "--exp-surrogate", "random")
+    extended.assert_outcomes(passed=2)
+    extended.stdout.fnmatch_lines(
+        [
+            "study *: 5 of 5 trials done; resumed: 3 trials of earlier runs replayed into the optimizer",
+            "best of the study: trial-00* y=* (x=*, c=1)",
+        ]
+    )
+    fresh = pytester.runpytest(*args, "--exp-fresh")
+    fresh.assert_outcomes(passed=3)
+    fresh.stdout.fnmatch_lines(
+        ["study *: 3 of 3 trials done; started over (--exp-fresh); the study of run 2 stays in the store"]
+    )
     pytester.makepyfile(test_quad=QUADRATIC.format(objective="y:min", sign="").replace("[-5, 5]", "[-4, 4]"))
-    pytester.runpytest(*args).assert_outcomes(passed=3)
+    changed = pytester.runpytest(*args)
+    changed.assert_outcomes(passed=3)
+    changed.stdout.fnmatch_lines(
+        [
+            "study *: 3 of 3 trials done; the space changed since run 3: a new study (the old one stays in the store)"
+        ]
+    )
     assert len({t.study for t in stored(pytester)}) == 3
 
 
