@@ -145,7 +145,8 @@ def test_fresh_and_changed_space_start_new_studies(pytester: pytest.Pytester) ->
     changed.assert_outcomes(passed=3)
     changed.stdout.fnmatch_lines(
         [
-            "study *: 3 of 3 trials done; the space changed since run 3: a new study (the old one stays in the store)"
+            "study *: 3 of 3 trials done; the space changed since run 3: "
+            "a new study (the old one stays in the store)"
         ]
     )
     assert len({t.study for t in stored(pytester)}) == 3
