@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from pytest_exp.metrics import MetricRecorder
 from pytest_exp.results import RECORDER
 from pytest_exp.session import SLOT, STASH, OptSlot, Slot, trial_of
 from pytest_exp.space import Trial
+from pytest_exp.trials import safe_name
 
 
 @pytest.fixture
@@ -60,7 +60,7 @@ def exp_dir(_exp_slot: Slot | OptSlot, exp_trial: Trial, request: pytest.Fixture
     """A directory for this trial's own artifacts, with its ``config.json``."""
     session = request.config.stash[STASH]
     trial = exp_trial
-    function = re.sub(r"[^\w.-]+", "_", _exp_slot.plan.function).strip("_")
+    function = safe_name(_exp_slot.plan.function)
     # A study's trials are named by their slot: two slots may propose the same point.
     name = f"trial-{_exp_slot.index:03d}" if isinstance(_exp_slot, OptSlot) else f"{trial.id}-run{trial.run}"
     path = session.store_dir / "artifacts" / session.run_name / function / name

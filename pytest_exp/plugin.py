@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Generator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -118,6 +119,8 @@ class ControllerHooks:
     def __init__(self, session: ExpSession, results: Results) -> None:
         self.session = session
         self.results = results
+        self.plots: list[Path] = []
+        self.plot_error = ""
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_protocol(self, item: pytest.Item) -> Generator[None, object, object]:
@@ -133,7 +136,13 @@ class ControllerHooks:
         self.results.finish(exitstatus)
         path = settings.resolve("report", self.session.cli, {}, self.session.ini)
         if path is not None and self.results.records:
-            report.export(self.results.by_function(), self.results.objectives, self.session.report_path(path))
+            report.export(self.results.by_function(), self.results.objectives, self.session.output_path(path))
+        plot = settings.resolve("plot", self.session.cli, {}, self.session.ini)
+        if plot is not None and self.results.proposer is not None:
+            try:
+                self.plots = self.results.proposer.plot(self.session.output_path(plot))
+            except Exception as e:  # the trials are stored; a failed picture must not hide them
+                self.plot_error = f"exp: --exp-plot {plot}: could not save the plot ({type(e).__name__}: {e})"
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_json_modifyreport(self, json_report: dict[str, Any]) -> None:
@@ -154,6 +163,10 @@ class ControllerHooks:
                 terminalreporter.write_line(studies[function])
             terminalreporter.write_line("")
         terminalreporter.write_line(f"trials stored in {self.results.where()}")
+        for path in self.plots:
+            terminalreporter.write_line(f"convergence plot: {path}")
+        if self.plot_error:
+            terminalreporter.write_line(self.plot_error, red=True)
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -500,3 +500,44 @@ def summary_dict(records: Sequence[TrialRecord], objective: Objective | None) ->
         ],
         "best": summaries[0].config_id if has_best else None,
     }
+
+
+def convergence_plot(
+    path: Path, title: str, values: Sequence[tuple[int, float | None]], objective: Objective | None
+) -> None:
+    """Save a study's convergence plot: each trial's objective and the best so far, by trial.
+
+    Failed trials (``None``) are marked on the x axis. matplotlib is imported here only.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display, no GUI toolkit
+    import matplotlib.pyplot as plt
+
+    direction = objective.direction if objective is not None else "min"
+    pick = min if direction == "min" else max
+    ok = sorted((i, v) for i, v in values if v is not None and math.isfinite(v))
+    failed = sorted(i for i, v in values if v is None or not math.isfinite(v))
+    best: list[float] = []
+    for _, v in ok:
+        best.append(v if not best else pick(best[-1], v))
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+    try:
+        if ok:
+            ax.plot([i for i, _ in ok], [v for _, v in ok], "o", color="tab:blue", alpha=0.5, label="trial")
+            ax.step(
+                [i for i, _ in ok], best, where="post", color="tab:orange", label=f"best so far ({direction})"
+            )
+        if failed:
+            bottom = ax.get_ylim()[0] if ok else 0.0
+            ax.plot(failed, [bottom] * len(failed), "x", color="tab:red", label="failed")
+        ax.set_xlabel("trial")
+        ax.set_ylabel(objective.name if objective is not None else "objective")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+        ax.legend()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.tight_layout()
+        fig.savefig(path)
+    finally:
+        plt.close(fig)

@@ -8,6 +8,7 @@ import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +89,10 @@ class ExpSession:
         self.optimizing = settings.resolve("optimize", self.cli, {}, self.ini) is not None
         # Set by the plugin: the Proposer (controller or only process) or a worker's RemoteProposer.
         self.proposer: Any = None
+        if settings.resolve("plot", self.cli, {}, self.ini) is not None and find_spec("matplotlib") is None:
+            raise pytest.UsageError(
+                "--exp-plot needs matplotlib, which is not installed: pip install 'pytest-exp[plot]'"
+            )
         if self.cli["optimize"] is not None:
             for grid_only in ("sample", "repeat"):
                 if self.cli[grid_only] is not None:
@@ -118,9 +123,11 @@ class ExpSession:
             return Path(self._ini_dir(), self.ini["store"])
         return self.config.rootpath / ".pytest-exp"
 
-    def report_path(self, path: str) -> Path:
-        base = self.config.invocation_params.dir if self.cli["report"] is not None else self._ini_dir()
-        return Path(base, path)
+    def output_path(self, path: str) -> Path:
+        """An output file named on the command line (relative to where pytest started) or in
+        the ini file (relative to it)."""
+        on_cli = path in (self.cli["report"], self.cli["plot"])
+        return Path(self.config.invocation_params.dir if on_cli else self._ini_dir(), path)
 
     def _ini_dir(self) -> Path:
         inipath = self.config.inipath

@@ -15,10 +15,11 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Client, Connection, Listener
+from pathlib import Path
 from typing import Any
 
 from pytest_exp.space import Space, canonical_json
-from pytest_exp.trials import Objective, TrialRecord
+from pytest_exp.trials import Objective, TrialRecord, safe_name
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,20 @@ class Proposer:
         if previous[0].split("/")[0] == spec["key"].split("/")[0]:
             return f"started over (--exp-fresh); the study of run {previous[1]} stays in the store"
         return f"the space changed since run {previous[1]}: a new study (the old one stays in the store)"
+
+    def plot(self, path: Path) -> list[Path]:
+        """A convergence plot per study: ``path`` itself for one, ``path-<test>.png`` for several."""
+        from pytest_exp.report import convergence_plot
+
+        written = []
+        for key, study in self.studies.items():
+            function = self.functions[key]
+            target = path
+            if len(self.studies) > 1:
+                target = path.with_name(f"{path.stem}-{safe_name(function)}{path.suffix}")
+            convergence_plot(target, function, sorted(study.finished.items()), study.objective)
+            written.append(target)
+        return written
 
     def summaries(self) -> dict[str, str]:
         """One line per study, by test function: progress, how it began, and the best trial."""

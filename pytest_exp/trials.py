@@ -6,6 +6,7 @@ Plain data only: records cross process boundaries (xdist reports) as dicts of pl
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -73,3 +74,8 @@ class TrialRecord:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrialRecord:
         return cls(**data)
+
+
+def safe_name(text: str) -> str:
+    """A test id as a file name: ``tests/test_a.py::test_fit`` -> ``tests_test_a.py_test_fit``."""
+    return re.sub(r"[^\w.-]+", "_", text).strip("_")

@@ -239,3 +239,43 @@ def test_grid_options_are_usage_errors(pytester: pytest.Pytester, option: str) -
     result = pytester.runpytest("--exp-optimize", "4", option, "2")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"ERROR: {option} is a grid option and does not apply to --exp-optimize"])
+
+
+def test_convergence_plot_per_study(pytester: pytest.Pytester) -> None:
+    pytest.importorskip("matplotlib.pyplot")  # loaded once, here: inner runs cannot reload it
+    quadratic(pytester)
+    result = pytester.runpytest(
+        "--exp-optimize", "4", "--exp-surrogate", "random", "--exp-plot", "plots/c.png"
+    )
+    result.stdout.fnmatch_lines([f"convergence plot: {pytester.path / 'plots' / 'c.png'}"])
+    assert (pytester.path / "plots" / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    pytester.makepyfile(
+        test_other="""
+        import pytest
+
+        @pytest.mark.space({"z": [1, 2, 3]})
+        def test_z(z, record_metric):
+            record_metric("v", z)
+        """
+    )
+    pytester.runpytest(
+        "--exp-optimize", "2", "--exp-surrogate", "random", "--exp-plot", "c.png", "--exp-fresh"
+    )
+    assert sorted(p.name for p in pytester.path.glob("c-*.png")) == [
+        "c-test_other.py_test_z.png",
+        "c-test_quad.py_test_quad.png",
+    ]
+
+
+def test_plot_without_matplotlib_is_a_usage_error(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pytest_exp.session
+
+    monkeypatch.setattr(pytest_exp.session, "find_spec", lambda name: None)
+    quadratic(pytester)
+    result = pytester.runpytest("--exp-optimize", "2", "--exp-plot", "c.png")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["ERROR: --exp-plot needs matplotlib, which is not installed: pip install 'pytest-exp[plot]'"]
+    )
