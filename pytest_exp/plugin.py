@@ -51,8 +51,9 @@ def pytest_configure(config: pytest.Config) -> None:
     if workerinput is None:
         results = Results(session)
         config.pluginmanager.register(ControllerHooks(session, results), "exp-controller")
-        if session.optimizing:
-            results.proposer = session.proposer = Proposer(session.study_history, session.previous_study)
+        # Always: a marker can ask for a study (optimize=N) where the command line did not.
+        # Cheap until a study starts; skopt is imported then.
+        results.proposer = session.proposer = Proposer(session.study_history, session.previous_study)
     elif "exp_proposer" in workerinput:
         session.proposer = RemoteProposer(workerinput["exp_proposer"], workerinput["exp_authkey"])
     if config.pluginmanager.hasplugin("xdist"):

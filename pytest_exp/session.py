@@ -86,7 +86,6 @@ class ExpSession:
             time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
         )
         self.store_dir = self._store_dir()
-        self.optimizing = settings.resolve("optimize", self.cli, {}, self.ini) is not None
         # Set by the plugin: the Proposer (controller or only process) or a worker's RemoteProposer.
         self.proposer: Any = None
         if settings.resolve("plot", self.cli, {}, self.ini) is not None and find_spec("matplotlib") is None:

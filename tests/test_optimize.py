@@ -279,3 +279,73 @@ def test_plot_without_matplotlib_is_a_usage_error(
     result.stderr.fnmatch_lines(
         ["ERROR: --exp-plot needs matplotlib, which is not installed: pip install 'pytest-exp[plot]'"]
     )
+
+
+def test_settings_from_marker_and_ini(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nexp_surrogate = random\nexp_initial_points = 2\n")
+    pytester.makepyfile(
+        test_it="""
+        import pytest
+
+        @pytest.mark.space({"x": {"type": "range", "bounds": [0, 1]}}, optimize=3, liar="cl_max", acq="lcb")
+        def test_marked(x, record_metric):
+            record_metric("y", x)
+
+        @pytest.mark.space({"x": [1, 2]})
+        def test_grid(x):
+            pass
+        """
+    )
+    result = pytester.runpytest("-v")
+    result.assert_outcomes(passed=5)
+    result.stdout.fnmatch_lines(["*test_marked[[]trial-002[]] PASSED*", "*test_grid[[]x=2[]] PASSED*"])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--exp-surrogate", "gbrt"],
+            "argument --exp-surrogate: invalid value 'gbrt': expected one of GP, RF, ET, random",
+        ),
+        (
+            ["--exp-acq", "UCB"],
+            "argument --exp-acq: invalid value 'UCB': expected one of EI, PI, LCB, gp_hedge",
+        ),
+        (
+            ["--exp-liar", "min"],
+            "argument --exp-liar: invalid value 'min': expected one of cl_min, cl_mean, cl_max",
+        ),
+        (
+            ["--exp-initial-points", "0"],
+            "argument --exp-initial-points: invalid value '0': expected an integer >= 1",
+        ),
+    ],
+)
+def test_bad_optimizer_options_are_usage_errors(
+    pytester: pytest.Pytester, args: list[str], message: str
+) -> None:
+    quadratic(pytester)
+    result = pytester.runpytest("--exp-optimize", "2", *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*{message}"])
+
+
+def test_grid_keyword_in_a_study_marker_is_a_collection_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_it="""
+        import pytest
+
+        @pytest.mark.space({"x": [1, 2]}, optimize=2, repeat=3)
+        def test_marked(x):
+            pass
+        """
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "@pytest.mark.space(repeat=...) does not apply to an optimization study; "
+            "used by test_it.py::test_marked"
+        ]
+    )
