@@ -73,28 +73,25 @@ def _objective(text: str) -> Objective:
         raise argparse.ArgumentTypeError(f"invalid value {text!r} ({e})") from None
 
 
-def _top(text: str) -> int | None:
-    if text.strip().lower() == "all":
-        return None
-    try:
-        top = int(text)
-    except ValueError:
-        top = 0
-    if top < 1:
-        raise argparse.ArgumentTypeError(f"invalid value {text!r} (expected a positive integer or 'all')")
-    return top
+def _positive_or(word: str, expected: str) -> Callable[[str], int | None]:
+    """An argparse type: a positive integer, or ``word`` meaning None (all, latest)."""
+
+    def parse(text: str) -> int | None:
+        if text.strip().lower() == word:
+            return None
+        try:
+            value = int(text)
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"invalid value {text!r} (expected {expected} or {word!r})")
+        return value
+
+    return parse
 
 
-def _run_id(text: str) -> int | None:
-    if text.strip().lower() == "latest":
-        return None
-    try:
-        run_id = int(text)
-    except ValueError:
-        run_id = 0
-    if run_id < 1:
-        raise argparse.ArgumentTypeError(f"invalid value {text!r} (expected a run id or 'latest')")
-    return run_id
+_top = _positive_or("all", "a positive integer")
+_run_id = _positive_or("latest", "a run id")
 
 
 # --------------------------------------------------------------------------- parser
