@@ -1,0 +1,369 @@
+"""Run-time cost of trials that record metrics, next to plain ``@pytest.mark.parametrize`` tests.
+
+Builds, in a temporary directory, test modules over the same ``--trials`` values of ``a``
+(0, 1, ..., trials-1) and runs each in a fresh interpreter with ``pytest -q -p no:cacheprovider``:
+
+* ``baseline``            one trivial test, plugin not loaded: interpreter and pytest start-up;
+* ``plain parametrize``   ``@pytest.mark.parametrize("a", range(N))`` with an empty body, run with
+                          ``-p no:exp`` so the plugin is not even loaded (the anchor);
+* ``plugin, plain tests`` the same module with the plugin loaded: its per-test hooks alone
+                          (no space trial, so no record, no store);
+* ``space, no metrics``   ``@pytest.mark.space("space.toml")`` (``a``: int range [0, N)) with an empty
+                          body: trial bookkeeping, reports and the store, without metrics;
+* ``space + 3 metrics``   the same, each test calling ``record_metric`` three times with values
+                          derived from ``a`` (the measured case);
+* ``plain -n 2`` and ``space + 3 metrics -n 2``: the anchor and the measured case under xdist
+                          with two workers (the controller writes the store).
+
+Each measurement times ``pytest.main`` inside the child (and the subprocess wall time outside
+it). The store (``.pytest-exp``) is deleted before every run; after each space run the store is
+opened with ``Store.open_existing`` and must hold one finished run of N passed trials, each with
+the three metrics equal to what the test recorded from its ``a`` (and, under xdist, written by
+both workers). Runs without space trials must leave no store. Every variant must collect the
+same values of ``a`` and pass N tests; ``-p no:exp`` must keep the plugin out, the others load it.
+Variants are interleaved (rotated order) after one discarded warm-up round; medians are reported.
+
+Target: ``space + 3 metrics`` at most 1.10x the ``pytest.main`` time of plain parametrize without
+the plugin, serially and under ``-n 2`` (each against its own anchor).
+
+    python bench/metrics.py [--trials 2000] [--repeats 4] [--only plain,exp,plain2,exp2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import pytest_exp
+from pytest_exp.store import Store
+
+TARGET = 1.10
+MODULE = "test_bench.py"
+STORE = ".pytest-exp"
+PYTEST_ARGS = ("-q", "-p", "no:cacheprovider")
+NO_PLUGIN = ("-p", "no:exp")
+XDIST = ("-n", "2")
+METRICS = ("loss", "acc", "step")
+KEYS = ("base", "plain", "hooks", "space", "exp", "plain2", "exp2")
+
+# Runs in the child interpreter: times pytest.main, then digests what was collected and what passed
+# (after the measurement), so the variants can be compared.
+CHILD = textwrap.dedent(
+    """
+    import hashlib, json, sys, time
+
+    import pytest
+
+    class Probe:
+        items = []
+        passed = []
+        exp_loaded = None
+
+        def pytest_configure(self, config):
+            self.exp_loaded = config.pluginmanager.hasplugin("exp")
+
+        def pytest_collection_finish(self, session):
+            self.items = session.items
+
+        def pytest_runtest_logreport(self, report):
+            if report.when == "call" and report.passed:
+                self.passed.append(report.nodeid)
+
+    probe = Probe()
+    t0 = time.perf_counter()
+    rc = pytest.main(sys.argv[2:], plugins=[probe])
+    t1 = time.perf_counter()
+
+    # Under xdist the controller collects nothing: items stays empty and only the reports count.
+    values = sorted(item.callspec.params["a"] for item in probe.items if hasattr(item, "callspec"))
+    result = {
+        "rc": int(rc),
+        "main_s": t1 - t0,
+        "exp_loaded": probe.exp_loaded,
+        "items": len(probe.items),
+        "values": hashlib.sha256(repr(values).encode()).hexdigest(),
+        "passed": len(probe.passed),
+        "nodeids": hashlib.sha256("\\n".join(sorted(probe.passed)).encode()).hexdigest(),
+    }
+    with open(sys.argv[1], "w") as f:
+        json.dump(result, f)
+    """
+)
+
+
+def expected_metrics(a: int, trials: int) -> dict[str, list[float | int]]:
+    """What the measured test records for ``a`` (the store must give back exactly this)."""
+    return {"loss": [a * 0.5], "acc": [a / trials], "step": [a]}
+
+
+@dataclass
+class Variant:
+    key: str
+    label: str
+    directory: Path
+    args: tuple[str, ...]
+    anchor: str | None  # key of the variant this one is compared with
+    stores: bool  # whether the run must leave a store of space trials
+    metrics: bool  # whether those trials recorded metrics
+    workers: bool  # xdist
+    runs: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def plugin(self) -> bool:
+        return NO_PLUGIN[1] not in self.args
+
+    def median(self, metric: str) -> float:
+        return statistics.median(float(r[metric]) for r in self.runs)
+
+    def spread(self, metric: str) -> tuple[float, float]:
+        values = [float(r[metric]) for r in self.runs]
+        return min(values), max(values)
+
+
+# --------------------------------------------------------------------------- workspace
+
+
+def write_module(root: Path, name: str, module: str, extra: dict[str, str] | None = None) -> Path:
+    directory = root / name
+    directory.mkdir()
+    # An ini file pins rootdir (and so the store, <rootdir>/.pytest-exp) here.
+    (directory / "pytest.ini").write_text("[pytest]\n")
+    (directory / MODULE).write_text(module)
+    for filename, text in (extra or {}).items():
+        (directory / filename).write_text(text)
+    return directory
+
+
+def build(root: Path, trials: int) -> list[Variant]:
+    toml = f'[a]\ntype = "range"\nbounds = [0, {trials}]\ndtype = "int"\n'
+    plain = write_module(
+        root,
+        "plain",
+        f'import pytest\n\n\n@pytest.mark.parametrize("a", range({trials}))\ndef test_a(a):\n    pass\n',
+    )
+    space = write_module(
+        root,
+        "space",
+        'import pytest\n\n\n@pytest.mark.space("space.toml")\ndef test_a(a):\n    pass\n',
+        {"space.toml": toml},
+    )
+    body = "".join(
+        f"    record_metric({n!r}, {e})\n"
+        for n, e in zip(METRICS, ("a * 0.5", f"a / {trials}", "a"), strict=True)
+    )
+    exp = write_module(
+        root,
+        "exp",
+        f'import pytest\n\n\n@pytest.mark.space("space.toml")\ndef test_a(a, record_metric):\n{body}',
+        {"space.toml": toml},
+    )
+    base = write_module(root, "base", "def test_a():\n    pass\n")
+    return [
+        Variant("base", "baseline (1 test)", base, NO_PLUGIN, None, False, False, False),
+        Variant("plain", "plain parametrize", plain, NO_PLUGIN, None, False, False, False),
+        Variant("hooks", "plugin, plain tests", plain, (), "plain", False, False, False),
+        Variant("space", "space, no metrics", space, (), "plain", True, False, False),
+        Variant("exp", "space + 3 metrics", exp, (), "plain", True, True, False),
+        Variant("plain2", "plain -n 2", plain, (*NO_PLUGIN, *XDIST), None, False, False, True),
+        Variant("exp2", "space + metrics -n 2", exp, XDIST, "plain2", True, True, True),
+    ]
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+def command(variant: Variant) -> list[str]:
+    return [*PYTEST_ARGS, *variant.args, MODULE]
+
+
+def measure(variant: Variant, result: Path, trials: int) -> dict[str, Any]:
+    store = variant.directory / STORE
+    shutil.rmtree(store, ignore_errors=True)  # every run starts with no store
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, str(result), *command(variant)],
+        cwd=variant.directory,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        check=False,
+    )
+    wall = time.perf_counter() - start
+    if done.returncode != 0 or not result.exists():
+        raise SystemExit(f"{variant.label}: child failed ({done.returncode}):\n{done.stderr.decode()}")
+    run: dict[str, Any] = json.loads(result.read_text())
+    result.unlink()
+    if run["rc"] != 0:
+        # Output goes to /dev/null while measuring; run again to show what went wrong.
+        again = subprocess.run(
+            [sys.executable, "-m", "pytest", *command(variant)],
+            cwd=variant.directory,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        tail = "\n".join((again.stdout + again.stderr).splitlines()[-30:])
+        raise SystemExit(f"{variant.label}: pytest exited {run['rc']}:\n{tail}")
+    run["wall_s"] = wall
+    check_store(variant, store, trials)
+    shutil.rmtree(store, ignore_errors=True)
+    return run
+
+
+def check_store(variant: Variant, store: Path, trials: int) -> None:
+    """The store a run left: N passed trials with their metrics, or none at all."""
+    if not variant.stores:
+        if store.exists():
+            raise SystemExit(f"{variant.label}: left a store at {store}, expected none")
+        return
+    with Store.open_existing(store) as s:
+        runs = s.runs()
+        if len(runs) != 1 or runs[0].trials != trials or runs[0].status != "finished":
+            shown = [(r.id, r.trials, r.status) for r in runs]
+            raise SystemExit(
+                f"{variant.label}: store holds runs {shown}, expected one finished run of {trials}"
+            )
+        records = s.trials(runs[0].id)
+    seen = sorted(r.params["a"] for r in records)
+    if seen != list(range(trials)):
+        raise SystemExit(f"{variant.label}: stored trials do not cover a = 0..{trials - 1} once each")
+    for r in records:
+        want = expected_metrics(r.params["a"], trials) if variant.metrics else {}
+        if r.status != "passed" or r.metrics != want:
+            raise SystemExit(
+                f"{variant.label}: trial {r.test} stored {r.status} {r.metrics}, expected {want}"
+            )
+    workers = {r.worker for r in records}
+    if workers != ({"gw0", "gw1"} if variant.workers else {"main"}):
+        raise SystemExit(f"{variant.label}: trials written by workers {sorted(workers)}")
+
+
+def check(variants: dict[str, Variant], trials: int) -> None:
+    values = hashlib.sha256(repr(list(range(trials))).encode()).hexdigest()
+    for v in variants.values():
+        n = 1 if v.key == "base" else trials
+        for r in v.runs:
+            if r["exp_loaded"] != v.plugin:
+                raise SystemExit(f"{v.label}: plugin loaded = {r['exp_loaded']}, expected {v.plugin}")
+            if r["passed"] != n:
+                raise SystemExit(f"{v.label}: {r['passed']} tests passed, expected {n}")
+            if v.key != "base" and not v.workers and (r["items"] != n or r["values"] != values):
+                raise SystemExit(f"{v.label}: collected {r['items']} items, not a = 0..{trials - 1}")
+    # The same tests passed in every run of a module, with or without the plugin, serially or not.
+    for keys in (("plain", "hooks", "plain2"), ("exp", "exp2")):
+        runs = [(variants[k].label, r["nodeids"]) for k in keys if k in variants for r in variants[k].runs]
+        if len({digest for _, digest in runs}) > 1:
+            raise SystemExit(
+                f"{' / '.join(dict.fromkeys(label for label, _ in runs))}: passed different tests"
+            )
+
+
+# --------------------------------------------------------------------------- report
+
+
+def verdict(name: str, value: float, anchor: float, target: float) -> str:
+    r = value / anchor
+    return f"{name} {r:.3f}x (target <= {target:.2f}x): {'OK' if r <= target else 'OVER'}"
+
+
+def report(variants: dict[str, Variant], trials: int, repeats: int, seconds: float) -> None:
+    print(
+        f"pytest-exp metrics benchmark: {trials:,} trials x {len(METRICS)} metrics, median of {repeats} "
+        f"interleaved run(s) after 1 warm-up round ({seconds:.0f} s in all)"
+    )
+    print(
+        f"Python {platform.python_version()}, pytest {pytest.__version__}, "
+        f"pytest-exp {pytest_exp.__version__}, {platform.machine()} {platform.system()}, "
+        f"{os.cpu_count()} CPUs"
+    )
+    print(
+        f"each run: python -c <wrapper> {' '.join(PYTEST_ARGS)} [-p no:exp] [-n 2] {MODULE}"
+        " (fresh interpreter)"
+    )
+    print()
+    header = f"{'':<22} {'main s':>8} {'vs anchor':>10} {'extra s':>8} {'us/trial':>9} {'wall s':>8}"
+    print(header)
+    print("-" * len(header))
+    for v in variants.values():
+        main_s = v.median("main_s")
+        row = f"{v.label:<22} {main_s:>8.3f}"
+        if v.anchor in variants:
+            anchor_s = variants[v.anchor or ""].median("main_s")
+            extra = main_s - anchor_s
+            row += f" {main_s / anchor_s:>9.3f}x {extra:>+8.3f} {extra / trials * 1e6:>+9.0f}"
+        else:
+            row += f" {'(anchor)' if v.anchor is None and v.key != 'base' else '':>10} {'':>8} {'':>9}"
+        print(f"{row} {v.median('wall_s'):>8.3f}")
+    print()
+    print("spread (min..max of main s over the runs):")
+    for v in variants.values():
+        t0, t1 = v.spread("main_s")
+        print(f"  {v.label:<22} {t0:.3f}..{t1:.3f}")
+    print()
+    print("main s = time in pytest.main; extra s = main s minus the anchor's; us/trial = extra s per trial")
+    print("anchors: plain parametrize with -p no:exp (serial rows), plain -n 2 with -p no:exp (-n 2 rows)")
+    for key in ("exp", "exp2"):
+        v = variants.get(key)
+        a = variants.get(v.anchor or "") if v is not None else None
+        if v is not None and a is not None:
+            print(
+                f"  {v.label:<22} vs {a.label:<18} "
+                + verdict("time", v.median("main_s"), a.median("main_s"), TARGET)
+                + f"  (fastest runs: {v.spread('main_s')[0] / a.spread('main_s')[0]:.3f}x)"
+            )
+    xdist = ", from gw0 and gw1 under -n 2" if any(v.workers and v.stores for v in variants.values()) else ""
+    print(
+        f"  (checked: {trials:,} tests passed in every variant, equal values of a; each space run's store "
+        f"held one finished run of {trials:,} passed trials with the recorded metrics{xdist}; no store "
+        "without space trials; -p no:exp kept the plugin out)"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--trials", type=int, default=2000, help="tests (trials) per run")
+    parser.add_argument("--repeats", type=int, default=4, help="measured rounds (median reported)")
+    parser.add_argument("--only", help="comma-separated variant keys (" + ", ".join(KEYS) + "); default: all")
+    args = parser.parse_args(argv)
+    only = KEYS if args.only is None else tuple(k.strip() for k in args.only.split(","))
+    unknown = sorted(set(only) - set(KEYS))
+    if unknown:
+        parser.error(f"--only: unknown variant(s) {', '.join(unknown)} (expected some of {', '.join(KEYS)})")
+    if args.trials < 2:
+        parser.error("--trials must be >= 2")
+    if args.repeats < 1:
+        parser.error("--repeats must be >= 1")
+
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="exp-bench-") as tmp:
+        root = Path(tmp)
+        order = [v for v in build(root, args.trials) if v.key in only]
+        result = root / "result.json"
+        for v in order:  # warm-up round, discarded: fills the page cache, settles the machine
+            measure(v, result, args.trials)
+        for r in range(args.repeats):
+            shift = r % len(order)
+            for v in order[shift:] + order[:shift]:
+                v.runs.append(measure(v, result, args.trials))
+        variants = {v.key: v for v in order}
+        check(variants, args.trials)
+    report(variants, args.trials, args.repeats, time.perf_counter() - started)
+
+
+if __name__ == "__main__":
+    main()
