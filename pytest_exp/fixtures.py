@@ -9,8 +9,6 @@ from typing import Any
 
 import pytest
 
-from pytest_exp.metrics import MetricRecorder
-from pytest_exp.results import RECORDER
 from pytest_exp.session import SLOT, STASH, OptSlot, Slot, trial_of
 from pytest_exp.space import Trial
 from pytest_exp.trials import safe_name
@@ -45,14 +43,13 @@ def exp_params(exp_trial: Trial) -> dict[str, Any]:
     return dict(exp_trial.params)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def record_metric(request: pytest.FixtureRequest) -> Callable[[str, Any], None]:
     """``record_metric(name, value)``: record a number for this trial; again for a series.
 
     The trial's value of a metric is the last one recorded. NaN or infinity fails the trial.
     """
-    recorder: MetricRecorder = request.node.stash.setdefault(RECORDER, MetricRecorder())
-    return recorder.record
+    return request.config.stash[STASH].metric_sink
 
 
 @pytest.fixture

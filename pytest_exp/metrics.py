@@ -59,3 +59,20 @@ class MetricRecorder:
             if bad:
                 lines.append(f"metric {name!r} is {series[bad[0]]} (value {bad[0] + 1} of {len(series)})")
         return lines
+
+
+class MetricSink:
+    """``record_metric`` as tests get it: records into the recorder of the test running now.
+
+    One per process (a session fixture): a function-scoped fixture would cost every trial more
+    than everything else the plugin does for it.
+    """
+
+    def __init__(self) -> None:
+        self.current: MetricRecorder | None = None
+
+    def __call__(self, name: str, value: Any) -> None:
+        __tracebackhide__ = True
+        if self.current is None:
+            raise MetricError(f"record_metric({name!r}, ...) was called outside a running test")
+        self.current.record(name, value)

@@ -11,7 +11,8 @@ import pytest
 
 from pytest_exp import report, settings
 from pytest_exp.fixtures import _exp_slot, exp_dir, exp_params, exp_trial, record_metric
-from pytest_exp.results import Results, add_metric_properties, annotate, json_metadata
+from pytest_exp.metrics import MetricRecorder
+from pytest_exp.results import RECORDER, Results, add_metric_properties, annotate, json_metadata
 from pytest_exp.session import STASH, ExpSession, assign_point
 from pytest_exp.studies import Proposer, ProposerServer, RemoteProposer
 
@@ -89,9 +90,10 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    proposer = item.config.stash[STASH].proposer
-    if proposer is not None:
-        assign_point(item, proposer)
+    session = item.config.stash[STASH]
+    session.metric_sink.current = item.stash[RECORDER] = MetricRecorder()
+    if session.proposer is not None:
+        assign_point(item, session.proposer)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -103,6 +105,8 @@ def pytest_runtest_makereport(
         add_metric_properties(item)
     rep = yield
     annotate(item, call, rep)
+    if call.when == "teardown":
+        item.config.stash[STASH].metric_sink.current = None
     return rep
 
 

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any
 
@@ -37,7 +36,7 @@ def payload(item: pytest.Item, when: str, recorder: MetricRecorder | None, start
         "params": trial.params,
         "seed": trial.seed,
         "metrics": metrics,
-        "worker": os.environ.get("PYTEST_XDIST_WORKER", "main"),
+        "worker": getattr(item.config, "workerinput", {}).get("workerid", "main"),
         "started": started,
         "objective": slot.plan.objective,
         "study": study,
@@ -110,7 +109,8 @@ class Results:
             self.store = None
 
     def add(self, report: pytest.TestReport) -> None:
-        data = getattr(report, ATTR, None)
+        # Read once, then dropped: the terminal reporter keeps every report to the end of the run.
+        data = report.__dict__.pop(ATTR, None)
         record = self.records.get(report.nodeid)
         if data is not None and "record" in data:
             record = self.records[report.nodeid] = TrialRecord(**dict(data["record"], test=report.nodeid))

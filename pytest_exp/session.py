@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from pytest_exp import settings
+from pytest_exp.metrics import MetricSink
 from pytest_exp.space import MAX_GRID, Grid, Space, SpaceError, Trial, config_id, derive_seed, suggest
 from pytest_exp.store import FILENAME, Store
 from pytest_exp.studies import StudyPlan, counts_towards_budget, study_key
@@ -88,6 +89,7 @@ class ExpSession:
         self.store_dir = self._store_dir()
         # Set by the plugin: the Proposer (controller or only process) or a worker's RemoteProposer.
         self.proposer: Any = None
+        self.metric_sink = MetricSink()
         if settings.resolve("plot", self.cli, {}, self.ini) is not None and find_spec("matplotlib") is None:
             raise pytest.UsageError(
                 "--exp-plot needs matplotlib, which is not installed: pip install 'pytest-exp[plot]'"

@@ -113,6 +113,9 @@ TRIAL_FIELDS = (
     "trial",
 )
 TRIAL_COLUMNS = ", ".join(TRIAL_FIELDS)
+INSERT_TRIAL = (
+    f"INSERT INTO trials (run_id, {TRIAL_COLUMNS}) VALUES (?, {', '.join('?' * len(TRIAL_FIELDS))})"
+)
 TEXT_FIELDS = ("test", "function", "config_id", "status", "message", "worker")
 _INT64 = range(-(2**63), 2**63)
 
@@ -158,6 +161,7 @@ class Store:
     def _open(self, directory: Path, *, create: bool) -> None:
         self.directory = directory
         self.path = directory / FILENAME
+        self._runs_seen: set[int] = set()
         if create:
             try:
                 directory.mkdir(parents=True, exist_ok=True)
@@ -258,9 +262,11 @@ class Store:
 
     def add_trial(self, run_id: int, record: TrialRecord) -> int:
         """Store one trial of run ``run_id`` (committed on return); returns its row id."""
-        self._require_run(run_id)
+        if run_id not in self._runs_seen:  # once per run: this runs for every trial
+            self._require_run(run_id)
+            self._runs_seen.add(run_id)
         cursor = self._db.execute(
-            f"INSERT INTO trials (run_id, {TRIAL_COLUMNS}) VALUES (?, {', '.join('?' * len(TRIAL_FIELDS))})",
+            INSERT_TRIAL,
             (
                 run_id,
                 _text(record.test),
@@ -407,6 +413,8 @@ def _dumps(x: Any) -> str:
 def _text(s: str) -> str | bytes:
     # Lone surrogates (undecodable file names, say) cannot be UTF-8 text: such a string is stored as
     # a BLOB of its surrogatepass encoding, which ``_str`` reads back exactly.
+    if s.isascii():  # nearly always, and much cheaper than encoding
+        return s
     try:
         s.encode("utf-8")
     except UnicodeEncodeError:

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from pytest_exp.metrics import MetricError, MetricRecorder, plain_number
+from pytest_exp.metrics import MetricError, MetricRecorder, MetricSink, plain_number
 from pytest_exp.store import Store
 
 TRAIN = """
@@ -305,3 +305,13 @@ def test_interrupted_session_keeps_finished_trials_and_marks_the_cut_one(pyteste
         (2, "passed", {"m": [2]}),
         (3, "interrupted", {"m": [3]}),
     ]
+
+
+def test_record_metric_outside_a_test_is_an_error() -> None:
+    sink = MetricSink()
+    with pytest.raises(MetricError) as e:
+        sink("loss", 1.0)
+    assert str(e.value) == "record_metric('loss', ...) was called outside a running test"
+    sink.current = MetricRecorder()
+    sink("loss", 1.0)
+    assert sink.current.series == {"loss": [1.0]}
