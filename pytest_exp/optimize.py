@@ -59,8 +59,15 @@ class OptSettings:
 
 @contextmanager
 def _quiet() -> Iterator[None]:
-    # A converged GP proposes a point it has seen and skopt warns; -W error suites must not fail.
-    with warnings.catch_warnings():
+    """Around every skopt call: no warnings, and one BLAS thread.
+
+    A converged GP proposes a point it has seen and skopt warns; -W error suites must not fail.
+    BLAS threads make the small matrices of a GP slower, not faster (3-4x per round measured on
+    2 cores), and under xdist they would compete with the workers' own training.
+    """
+    from threadpoolctl import threadpool_limits
+
+    with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
         warnings.filterwarnings("ignore", message="The objective has been evaluated at point")
         warnings.filterwarnings("ignore", module="skopt")
         warnings.filterwarnings("ignore", module="sklearn")
@@ -124,10 +131,15 @@ class Optimizer:
         with _quiet():
             if not pending:
                 return self._point(self._opt.ask())
-            # skopt caches one proposal until the next tell: ask a copy that has heard the lies.
-            copy = self._opt.copy(random_state=self._rng.randrange(2**32))
-            copy.tell([self._x(p) for p in pending], [self._lie()] * len(pending))
-            return self._point(copy.ask())
+            # skopt caches one proposal until the next tell: ask a twin that has heard the real
+            # results and the lies in one tell (one model fit; Optimizer.copy() would fit twice).
+            import skopt
+
+            kwargs = self.settings.skopt_kwargs(self.dims)
+            twin = skopt.Optimizer(self.dims, **{**kwargs, "random_state": self._rng.randrange(2**32)})
+            lies = [self._lie()] * len(pending)
+            twin.tell(self._opt.Xi + [self._x(p) for p in pending], list(self._opt.yi) + lies)
+            return self._point(twin.ask())
 
     def tell(self, points: Sequence[Mapping[str, Any]], ys: Sequence[float]) -> None:
         """Observations to minimize; several at once (a replayed history) cost one model fit."""
