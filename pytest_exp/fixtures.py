@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from pytest_exp import gpu
 from pytest_exp.session import SLOT, STASH, OptSlot, Slot, trial_of
 from pytest_exp.space import Trial
 from pytest_exp.trials import safe_name
@@ -50,6 +51,18 @@ def record_metric(request: pytest.FixtureRequest) -> Callable[[str, Any], None]:
     The trial's value of a metric is the last one recorded. NaN or infinity fails the trial.
     """
     return request.config.stash[STASH].metric_sink
+
+
+@pytest.fixture
+def exp_gpus(request: pytest.FixtureRequest) -> list[int]:
+    """The physical ids of the GPUs this process owns (``[]`` when none; see ``--exp-gpus``).
+
+    Fails the test when ``CUDA_VISIBLE_DEVICES`` no longer says what pytest-exp set.
+    """
+    problem = gpu.drift(request.config)
+    if problem is not None:
+        pytest.fail(problem, pytrace=False)
+    return gpu.owned(request.config)
 
 
 @pytest.fixture

@@ -9,14 +9,14 @@ from typing import Any
 
 import pytest
 
-from pytest_exp import report, settings
-from pytest_exp.fixtures import _exp_slot, exp_dir, exp_params, exp_trial, record_metric
+from pytest_exp import gpu, report, settings
+from pytest_exp.fixtures import _exp_slot, exp_dir, exp_gpus, exp_params, exp_trial, record_metric
 from pytest_exp.metrics import MetricRecorder
 from pytest_exp.results import RECORDER, Results, add_metric_properties, annotate, json_metadata
 from pytest_exp.session import STASH, ExpSession, assign_point
 from pytest_exp.studies import Proposer, ProposerServer, RemoteProposer
 
-__all__ = ["_exp_slot", "exp_dir", "exp_params", "exp_trial", "record_metric"]
+__all__ = ["_exp_slot", "exp_dir", "exp_gpus", "exp_params", "exp_trial", "record_metric"]
 
 
 def _argtype(parse: Callable[[object], Any]) -> Callable[[str], Any]:
@@ -39,14 +39,29 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         parser.addini(s.ini, s.help, default="")
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
+    # Before the first conftest.py imports torch: a single process gets its GPUs here.
+    gpu.pin_early(early_config)
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    return gpu.auto_workers(config)  # -n auto: one worker per GPU group
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "space(path_or_dict=None, *, sample=None, repeat=1, seed=None, objective=None): run the "
         "test once per configuration of a TOML parameter space (pytest-exp).",
     )
+    config.addinivalue_line(
+        "markers", "needs_gpu: skip the test when this process owns no GPU (pytest-exp, --exp-gpus)."
+    )
     session = ExpSession(config)
     config.stash[STASH] = session
+    gpu.configure(config)  # a worker's devices, or the controller pins each worker's spec
     session.remember_seed()
     workerinput = getattr(config, "workerinput", None)
     if workerinput is None:
@@ -71,6 +86,7 @@ class XdistHooks:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
+        gpu.node_input(node)
         node.workerinput["exp_seed"] = self.session.seed
         node.workerinput["exp_run"] = self.session.run_name
         if isinstance(self.session.proposer, Proposer):
@@ -84,8 +100,21 @@ class XdistHooks:
             self.server.close()
 
 
-def pytest_report_header(config: pytest.Config) -> str:
-    return config.stash[STASH].header()
+def pytest_unconfigure(config: pytest.Config) -> None:
+    gpu.unconfigure(config)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    return [config.stash[STASH].header(), *gpu.header(config)]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    reason = gpu.skip_reason(config)
+    if reason is None:
+        return
+    for item in items:
+        if item.get_closest_marker("needs_gpu") is not None:
+            item.add_marker(pytest.mark.skip(reason=reason))
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -273,6 +273,7 @@ class _Grid:
     rows: list[list[str]]
     metric_parts: dict[int, list[tuple[str, str]]]
     best: str | None
+    n_params: int
 
 
 def _grid(records: Sequence[TrialRecord], objective: Objective | None) -> _Grid:
@@ -304,6 +305,11 @@ def _grid(records: Sequence[TrialRecord], objective: Objective | None) -> _Grid:
         parts[1 + len(names) + i] = cells
         columns.append([f"{m} {PLUS_MINUS} {d}" if d else m for m, d in cells])
     columns.append([str(s.runs) for s in order])
+    gpus = _gpu_cells(records, order)
+    if gpus is not None:  # only when some trial had GPUs
+        headers.insert(-1, "gpus")
+        right.insert(-1, False)
+        columns.append(gpus)
     columns.append([s.status for s in order])
     rows = [list(row) for row in zip(*columns, strict=True)]
     fixed = _assignments(summaries[0].params, fixed_names)
@@ -315,7 +321,21 @@ def _grid(records: Sequence[TrialRecord], objective: Objective | None) -> _Grid:
         rows,
         parts,
         _best(order, names, objective),
+        len(names),
     )
+
+
+def _gpu_cells(records: Sequence[TrialRecord], order: Sequence[ConfigSummary]) -> list[str] | None:
+    """Each configuration's GPU groups (``0,1/2,3`` when its runs had different ones)."""
+    if not any(r.gpus for r in records):
+        return None
+    groups: dict[str, list[str]] = {}
+    for r in records:
+        text = ",".join(map(str, r.gpus)) or MISSING
+        seen = groups.setdefault(r.config_id, [])
+        if text not in seen:
+            seen.append(text)
+    return ["/".join(groups[s.config_id]) for s in order]
 
 
 # --------------------------------------------------------------------------- terminal table
@@ -331,15 +351,16 @@ def table(records: Sequence[TrialRecord], objective: Objective | None, top: int 
     A title line (function, trials, configurations, status counts, sort order); the parameters
     that do not vary on a ``fixed:`` line; then rank, the varying parameters, the metrics (the
     objective first, the others alphabetically, then ``fit_time``; ``mean ± std`` over repeats),
-    runs and status. Rows are sorted as :func:`ranked` does, cut to the ``top`` best (``None``:
-    all) with a ``... N more configurations`` line, and followed by a ``best:`` line when some
-    configuration has a value for the objective. Plain text except ``±``, no trailing spaces.
+    runs, the GPUs (only when some trial had any) and status. Rows are sorted as :func:`ranked`
+    does, cut to the ``top`` best (``None``: all) with a ``... N more configurations`` line, and
+    followed by a ``best:`` line when some configuration has a value for the objective. Plain
+    text except ``±``, no trailing spaces.
     """
     if top is not None and top < 1:
         raise ValueError(f"top must be at least 1 (got {top})")
     grid = _grid(records, objective)
     shown = grid.rows if top is None else grid.rows[:top]
-    n_params = len(grid.headers) - 3 - len(grid.metric_parts)
+    n_params = grid.n_params
 
     cells = [list(row) for row in shown]
     for row in cells:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from pytest_exp import report
+from pytest_exp import gpu, report
 from pytest_exp.metrics import MetricRecorder
 from pytest_exp.session import ExpSession, OptSlot, slot_of, trial_of
 from pytest_exp.store import Store
@@ -37,6 +37,7 @@ def payload(item: pytest.Item, when: str, recorder: MetricRecorder | None, start
         "seed": trial.seed,
         "metrics": metrics,
         "worker": getattr(item.config, "workerinput", {}).get("workerid", "main"),
+        "gpus": gpu.owned(item.config),
         "started": started,
         "objective": slot.plan.objective,
         "study": study,

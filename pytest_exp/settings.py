@@ -101,6 +101,22 @@ def boolean(value: object) -> bool:
     raise ValueError("expected true or false")
 
 
+def gpus_value(value: object) -> str | tuple[int, ...]:
+    """``auto``, ``none`` or distinct device ids such as ``0,2,3`` (a tuple)."""
+    expected = "expected auto, none or distinct device ids such as 0,2,3"
+    text = value.strip().lower() if isinstance(value, str) else ""
+    if text in ("auto", "none"):
+        return text
+    parts = [p.strip() for p in text.split(",")]
+    if not all(p.isascii() and p.isdigit() for p in parts):
+        raise ValueError(expected)
+    ids = tuple(int(p) for p in parts)
+    twice = next((i for n, i in enumerate(ids) if i in ids[:n]), None)
+    if twice is not None:
+        raise ValueError(f"{expected} ({twice} is listed twice)")
+    return ids
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str
@@ -227,6 +243,28 @@ SETTINGS = (
         default=0,
         metavar="SEED",
         marker=marker_seed,
+    ),
+    Setting(
+        "gpus",
+        "GPUs for the test processes: auto (CUDA_VISIBLE_DEVICES, else nvidia-smi or NVML), ids such "
+        "as 0,2,3, or none (default: the environment is left alone). Each xdist worker sees only its own.",
+        gpus_value,
+        default="none",
+        metavar="auto|none|IDS",
+    ),
+    Setting(
+        "gpus_per_worker",
+        "GPUs each worker (or the single process) gets with --exp-gpus (default 1).",
+        positive_int,
+        default=1,
+        metavar="K",
+    ),
+    Setting(
+        "gpus_share",
+        "with --exp-gpus, let more xdist workers than GPU groups share the groups, round robin.",
+        boolean,
+        default=False,
+        switch=True,
     ),
 )
 BY_NAME = {s.name: s for s in SETTINGS}
