@@ -6,6 +6,7 @@ leaves this module is plain Python: skopt hands out numpy scalars, which break x
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 import warnings
@@ -57,6 +58,14 @@ class OptSettings:
         return kwargs
 
 
+@functools.cache
+def _blas() -> Any:
+    # Built once: finding the loaded BLAS libraries costs 2 ms, limiting them afterwards 20 us.
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
 @contextmanager
 def _quiet() -> Iterator[None]:
     """Around every skopt call: no warnings, and one BLAS thread.
@@ -65,9 +74,7 @@ def _quiet() -> Iterator[None]:
     BLAS threads make the small matrices of a GP slower, not faster (3-4x per round measured on
     2 cores), and under xdist they would compete with the workers' own training.
     """
-    from threadpoolctl import threadpool_limits
-
-    with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
+    with warnings.catch_warnings(), _blas().limit(limits=1, user_api="blas"):
         warnings.filterwarnings("ignore", message="The objective has been evaluated at point")
         warnings.filterwarnings("ignore", module="skopt")
         warnings.filterwarnings("ignore", module="sklearn")

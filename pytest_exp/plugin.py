@@ -196,7 +196,10 @@ class ControllerHooks:
             if function in studies:
                 terminalreporter.write_line(studies[function])
             terminalreporter.write_line("")
-        terminalreporter.write_line(f"trials stored in {self.results.where()}")
+        if self.results.store_error:
+            terminalreporter.write_line(self.results.store_error, red=True)
+        else:
+            terminalreporter.write_line(f"trials stored in {self.results.where()}")
         for path in self.plots:
             terminalreporter.write_line(f"convergence plot: {path}")
         if self.plot_error:

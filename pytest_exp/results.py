@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from typing import Any
 
@@ -11,7 +12,7 @@ import pytest
 from pytest_exp import gpu, report
 from pytest_exp.metrics import MetricRecorder
 from pytest_exp.session import ExpSession, OptSlot, slot_of, trial_of
-from pytest_exp.store import Store
+from pytest_exp.store import Store, StoreError
 from pytest_exp.studies import Proposer
 from pytest_exp.trials import Objective, TrialRecord
 
@@ -77,20 +78,27 @@ class Results:
         # The item running in this process (not under xdist), for a trial cut off mid-call.
         self.running: pytest.Item | None = None
         self.proposer: Proposer | None = None
+        self.store_error = ""
 
     def _on_finished(self, record: TrialRecord) -> None:
-        if self.store is None:
-            config = self.session.config
-            self.store = Store(self.session.store_dir)
-            self.run_id = self.store.start_run(
-                seed=self.session.seed,
-                argv=list(config.invocation_params.args),
-                rootdir=str(config.rootpath),
-                name=self.session.run_name,
-            )
-        self.store.add_trial(self.run_id, record)
         if record.study is not None and self.proposer is not None:
             self.proposer.tell(record)
+        if self.store_error:
+            return
+        try:
+            if self.store is None:
+                config = self.session.config
+                self.store = Store(self.session.store_dir)
+                self.run_id = self.store.start_run(
+                    seed=self.session.seed,
+                    argv=list(config.invocation_params.args),
+                    rootdir=str(config.rootpath),
+                    name=self.session.run_name,
+                )
+            self.store.add_trial(self.run_id, record)
+        except (StoreError, sqlite3.Error, OSError) as e:
+            # The run goes on and its summary still shows every trial; the reason is printed.
+            self.store_error = f"exp: trials are not being stored: {e}"
 
     def finish(self, exitstatus: int) -> None:
         # Trials cut off by Ctrl-C (or -x, or a stop of xdist) are kept too, marked as such.

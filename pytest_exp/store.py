@@ -203,6 +203,7 @@ class Store:
         db.execute("PRAGMA wal_autocheckpoint = 10000")
         db.execute("PRAGMA foreign_keys = ON")
         if version == SCHEMA_VERSION:
+            self._check_columns()
             return
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -219,6 +220,16 @@ class Store:
         except BaseException:
             db.execute("ROLLBACK")
             raise
+
+    def _check_columns(self) -> None:
+        # A store written while the schema was still moving (before a release) lacks columns.
+        have = {row[1] for row in self._db.execute("PRAGMA table_info(trials)")}
+        missing = [f for f in TRIAL_FIELDS if f not in have]
+        if missing:
+            raise StoreError(
+                f"{self.path}: written by an older pytest-exp (no column {missing[0]!r}); "
+                "move it away or use another --exp-store"
+            )
 
     def _version(self) -> int:
         version: int = self._db.execute("PRAGMA user_version").fetchone()[0]

@@ -315,3 +315,33 @@ def test_record_metric_outside_a_test_is_an_error() -> None:
     sink.current = MetricRecorder()
     sink("loss", 1.0)
     assert sink.current.series == {"loss": [1.0]}
+
+
+def test_a_store_from_an_older_schema_is_reported_not_a_crash(pytester: pytest.Pytester) -> None:
+    import sqlite3
+
+    (pytester.path / ".pytest-exp").mkdir()
+    db = sqlite3.connect(pytester.path / ".pytest-exp" / "exp.sqlite")
+    db.execute("CREATE TABLE runs (id INTEGER PRIMARY KEY)")
+    db.execute("CREATE TABLE trials (id INTEGER PRIMARY KEY, test TEXT)")
+    db.execute("PRAGMA user_version = 1")
+    db.commit()
+    db.close()
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.space({"a": [1, 2]})
+        def test_it(a, record_metric):
+            record_metric("m", a)
+        """
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*::test_it: 2 trials, 2 configurations (2 passed)",
+            "exp: trials are not being stored: *.pytest-exp/exp.sqlite: written by an older pytest-exp "
+            "(no column 'function'); move it away or use another --exp-store",
+        ]
+    )
