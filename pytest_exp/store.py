@@ -26,8 +26,10 @@ kept as decimal text and read back as ints.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
 import platform
 import sqlite3
 import subprocess
@@ -38,6 +40,11 @@ from pathlib import Path
 from typing import Any
 
 from pytest_exp.trials import TrialRecord
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 
 FILENAME = "exp.sqlite"
 SCHEMA_VERSION = 1
@@ -83,9 +90,10 @@ CREATE TABLE trials (
     finished,
     objective TEXT,
     study TEXT,
-    trial INTEGER
+    trial INTEGER,
+    seq INTEGER NOT NULL
 );
-CREATE INDEX trials_by_run ON trials (run_id, id);
+CREATE UNIQUE INDEX trials_by_run ON trials (run_id, seq);
 """
 
 RUN_COLUMNS = (
@@ -112,9 +120,15 @@ TRIAL_FIELDS = (
     "trial",
 )
 TRIAL_COLUMNS = ", ".join(TRIAL_FIELDS)
+# OR IGNORE: recovering a journal may meet trials a flush committed just before the kill.
 INSERT_TRIAL = (
-    f"INSERT INTO trials (run_id, {TRIAL_COLUMNS}) VALUES (?, {', '.join('?' * len(TRIAL_FIELDS))})"
+    f"INSERT OR IGNORE INTO trials (run_id, seq, {TRIAL_COLUMNS}) "
+    f"VALUES (?, ?, {', '.join('?' * len(TRIAL_FIELDS))})"
 )
+JOURNAL_GLOB = "journal-*.jsonl"
+# A trial waits in the journal for at most this long, or this many others, before SQLite has it.
+FLUSH_AFTER_S = 1.0
+FLUSH_EVERY = 256
 TEXT_FIELDS = ("test", "function", "config_id", "status", "message", "worker")
 _INT64 = range(-(2**63), 2**63)
 
@@ -160,7 +174,10 @@ class Store:
     def _open(self, directory: Path, *, create: bool) -> None:
         self.directory = directory
         self.path = directory / FILENAME
-        self._runs_seen: set[int] = set()
+        self._seq: dict[int, int] = {}
+        self._journals: dict[int, int] = {}
+        self._pending: list[tuple[Any, ...]] = []
+        self._flushed = time.monotonic()
         if create:
             try:
                 directory.mkdir(parents=True, exist_ok=True)
@@ -178,6 +195,7 @@ class Store:
             raise StoreError(f"{self.path}: cannot open ({e})") from None
         try:
             self._prepare()
+            self._recover()
         except sqlite3.DatabaseError as e:
             self._db.close()
             raise StoreError(f"{self.path}: not a pytest-exp store ({e})") from None
@@ -238,7 +256,12 @@ class Store:
     # lifetime -----------------------------------------------------------------
 
     def close(self) -> None:
-        self._db.close()
+        try:
+            self.flush()
+        finally:
+            for run_id in list(self._journals):
+                self._drop_journal(run_id)
+            self._db.close()
 
     def __enter__(self) -> Store:
         return self
@@ -273,39 +296,99 @@ class Store:
         assert cursor.lastrowid is not None
         return cursor.lastrowid
 
-    def add_trial(self, run_id: int, record: TrialRecord) -> int:
-        """Store one trial of run ``run_id`` (committed on return); returns its row id."""
-        if run_id not in self._runs_seen:  # once per run: this runs for every trial
+    def add_trial(self, run_id: int, record: TrialRecord) -> None:
+        """Store one trial of run ``run_id``. Durable on return: the trial is appended to the run's
+        journal (one write, so a SIGKILL cannot lose it) and reaches SQLite in batches, at the
+        latest after FLUSH_AFTER_S, on any read through this store, and when it closes. A journal
+        left by a killed process is recovered by the next store opened on the directory."""
+        if run_id not in self._seq:  # once per run: this runs for every trial
             self._require_run(run_id)
-            self._runs_seen.add(run_id)
-        cursor = self._db.execute(
-            INSERT_TRIAL,
-            (
-                run_id,
-                _text(record.test),
-                _text(record.function),
-                _text(record.config_id),
-                record.run,
-                _dumps(record.params),
-                _int_in(record.seed),
-                _dumps(record.metrics),
-                _text(record.status),
-                _text(record.message),
-                record.duration,
-                _text(record.worker),
-                _dumps(record.gpus),
-                record.started,
-                record.finished,
-                record.objective,
-                record.study,
-                record.trial,
-            ),
-        )
-        assert cursor.lastrowid is not None
-        return cursor.lastrowid
+            last = self._db.execute("SELECT max(seq) FROM trials WHERE run_id = ?", (run_id,)).fetchone()[0]
+            self._seq[run_id] = last or 0
+        self._seq[run_id] += 1
+        seq = self._seq[run_id]
+        values = [getattr(record, f) for f in TRIAL_FIELDS]
+        if fcntl is None:  # no advisory locks (Windows): commit each trial as it comes
+            self._db.execute(INSERT_TRIAL, _trial_row(run_id, seq, values))
+            return
+        line = _dumps([run_id, seq, values]) + "\n"
+        os.write(self._journal(run_id), line.encode())
+        self._pending.append(_trial_row(run_id, seq, values))
+        if len(self._pending) >= FLUSH_EVERY or time.monotonic() - self._flushed >= FLUSH_AFTER_S:
+            self.flush()
+
+    def flush(self) -> None:
+        """Commit the journaled trials to SQLite (one transaction) and empty the journals."""
+        if not self._pending:
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.executemany(INSERT_TRIAL, self._pending)
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._pending = []
+        self._flushed = time.monotonic()
+        for fd in self._journals.values():
+            os.ftruncate(fd, 0)
+
+    def _journal(self, run_id: int) -> int:
+        fd = self._journals.get(run_id)
+        if fd is None:
+            # Created under a temporary name and locked before it gets its real one, so a store
+            # recovering journals never takes a live writer's for an orphan.
+            final = self.directory / f"journal-{run_id}.jsonl"
+            temporary = final.with_suffix(f".{os.getpid()}.tmp")
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            assert fcntl is not None
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            os.replace(temporary, final)
+            self._journals[run_id] = fd
+        return fd
+
+    def _drop_journal(self, run_id: int) -> None:
+        fd = self._journals.pop(run_id)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.directory / f"journal-{run_id}.jsonl")
+        os.close(fd)
+
+    def _recover(self) -> None:
+        """Commit the trials of journals whose writer died (no one holds their lock)."""
+        if fcntl is None:
+            return
+        for path in sorted(self.directory.glob(JOURNAL_GLOB)):
+            try:
+                fd = os.open(path, os.O_RDWR)
+            except FileNotFoundError:
+                continue
+            try:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # its writer is alive
+                data = path.read_bytes()
+                # A line cut by the kill has no newline yet: the trial it held was not added.
+                lines = data.split(b"\n")[:-1]
+                rows = [_trial_row(*json.loads(line)) for line in lines]
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    self._db.executemany(INSERT_TRIAL, rows)
+                    for run_id in {row[0] for row in rows}:
+                        self._db.execute(
+                            "UPDATE runs SET status = 'killed' WHERE id = ? AND finished IS NULL", (run_id,)
+                        )
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                path.unlink()
+            finally:
+                os.close(fd)
 
     def finish_run(self, run_id: int, *, status: str, finished: float | None = None) -> None:
         """Mark run ``run_id`` over: ``status`` e.g. "finished" or "interrupted"."""
+        self.flush()
         self._require_run(run_id)
         self._db.execute(
             "UPDATE runs SET status = ?, finished = ? WHERE id = ?",
@@ -316,11 +399,13 @@ class Store:
 
     def runs(self) -> list[RunInfo]:
         """Every run, oldest first."""
+        self.flush()
         rows = self._db.execute(f"SELECT {RUN_COLUMNS} FROM runs ORDER BY id").fetchall()
         return [_run_info(row) for row in rows]
 
     def run(self, run_id: int | None = None) -> RunInfo:
         """Run ``run_id``, or the latest run when None."""
+        self.flush()
         if run_id is None:
             row = self._db.execute(f"SELECT {RUN_COLUMNS} FROM runs ORDER BY id DESC LIMIT 1").fetchone()
             if row is None:
@@ -333,6 +418,7 @@ class Store:
 
     def trials(self, run_id: int) -> list[TrialRecord]:
         """The trials of run ``run_id`` in the order they were added."""
+        self.flush()
         self._require_run(run_id)
         rows = self._db.execute(
             f"SELECT {TRIAL_COLUMNS} FROM trials WHERE run_id = ? ORDER BY id", (run_id,)
@@ -342,6 +428,7 @@ class Store:
     def study_trials(self, study: str, *, before_run: str = "") -> list[TrialRecord]:
         """The stored trials of an optimization study in the order added, leaving out those of
         the run named ``before_run`` (a study's history as it stood when that run started)."""
+        self.flush()
         rows = self._db.execute(
             f"SELECT {TRIAL_COLUMNS} FROM trials WHERE study = ? "
             "AND run_id NOT IN (SELECT id FROM runs WHERE name = ?) ORDER BY id",
@@ -351,6 +438,7 @@ class Store:
 
     def latest_study(self, function: str) -> tuple[str, int] | None:
         """The study of the most recent optimization trial of a test function, and its run."""
+        self.flush()
         row = self._db.execute(
             "SELECT study, run_id FROM trials WHERE function = ? AND study IS NOT NULL "
             "ORDER BY id DESC LIMIT 1",
@@ -415,6 +503,17 @@ def package_versions() -> dict[str, str]:
 
 
 # --------------------------------------------------------------------------- encoding
+
+
+def _trial_row(run_id: int, seq: int, values: list[Any]) -> tuple[Any, ...]:
+    """A trial's INSERT_TRIAL parameters from its TRIAL_FIELDS values (as journaled)."""
+    fields = dict(zip(TRIAL_FIELDS, values, strict=True))
+    for key in TEXT_FIELDS:
+        fields[key] = _text(fields[key])
+    for key in ("params", "metrics", "gpus"):
+        fields[key] = _dumps(fields[key])
+    fields["seed"] = _int_in(fields["seed"])
+    return (run_id, seq, *fields.values())
 
 
 def _dumps(x: Any) -> str:

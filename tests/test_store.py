@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import signal
 import sqlite3
@@ -225,11 +226,11 @@ def test_finish_run_defaults_to_now(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- trials
 
 
-def test_add_trial_returns_row_ids_and_keeps_order(tmp_path: Path) -> None:
+def test_add_trial_keeps_order_per_run(tmp_path: Path) -> None:
     with Store(tmp_path) as store:
         a, b = start(store), start(store)
-        ids = [store.add_trial(a, record(0)), store.add_trial(b, record(1)), store.add_trial(a, record(2))]
-        assert ids == [1, 2, 3]
+        for run_id, i in ((a, 0), (b, 1), (a, 2)):
+            store.add_trial(run_id, record(i))
         assert [t.config_id for t in store.trials(a)] == ["c0", "c2"]
         assert [r.trials for r in store.runs()] == [2, 1]
 
@@ -274,6 +275,7 @@ def test_readable_with_plain_sqlite(tmp_path: Path) -> None:
     with Store(tmp_path) as store:
         run_id = start(store)
         store.add_trial(run_id, record(3))
+        store.flush()  # trials reach the database in batches; flush() hands them over now
         db = sqlite3.connect(tmp_path / FILENAME)
         try:
             row = db.execute("SELECT config_id, status, json_extract(params, '$.opt') FROM trials").fetchone()
@@ -301,15 +303,40 @@ def test_trials_survive_sigkill(tmp_path: Path) -> None:
     )
     done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, timeout=60)
     assert done.returncode == -signal.SIGKILL, done.stderr.decode()
-    # Never closed: the trials are in the write-ahead log, not yet checkpointed into the database.
-    assert (tmp_path / f"{FILENAME}-wal").is_file()
-    with Store.open_existing(tmp_path) as store:
+    # Never closed: the trials are in the run's journal, not yet in the database.
+    assert (tmp_path / "journal-1.jsonl").read_text().count("\n") == 5
+    with Store.open_existing(tmp_path) as store:  # recovers the dead writer's journal
         (run,) = store.runs()
-        assert (run.id, run.seed, run.trials, run.finished, run.status) == (1, 5, 5, None, "running")
+        assert (run.id, run.seed, run.trials, run.finished, run.status) == (1, 5, 5, None, "killed")
         trials = store.trials(1)
     assert [(t.config_id, t.params, t.metrics) for t in trials] == [
         (f"c{i}", {"i": i}, {"m": [i / 3]}) for i in range(5)
     ]
+
+
+def test_a_live_writers_journal_is_left_alone_and_a_dead_ones_recovered_once(tmp_path: Path) -> None:
+    writer = Store(tmp_path)
+    run_id = start(writer)
+    writer.add_trial(run_id, record(0))
+    with Store.open_existing(tmp_path) as reader:
+        assert reader.trials(run_id) == []  # still in the writer's journal, which is locked
+    assert (tmp_path / "journal-1.jsonl").is_file()
+    writer.flush()
+    with Store.open_existing(tmp_path) as reader:
+        assert [t.config_id for t in reader.trials(run_id)] == ["c0"]
+    # As if killed right after a flush's commit and before it emptied the journal, with a last
+    # line cut short: recovery adds nothing twice and drops the cut line.
+    committed = tmp_path / "journal-1.jsonl"
+    writer.add_trial(run_id, record(1))
+    journal = committed.read_bytes()
+    writer.flush()
+    committed.write_bytes(journal + journal[: len(journal) // 2])
+    writer._db.close()  # dies without closing: its lock goes with the process's descriptor
+    os.close(writer._journals.pop(run_id))
+    with Store.open_existing(tmp_path) as reader:
+        assert [t.config_id for t in reader.trials(run_id)] == ["c0", "c1"]
+        assert reader.run(run_id).status == "killed"
+    assert not committed.exists()
 
 
 # --------------------------------------------------------------------------- Hypothesis property
