@@ -33,18 +33,18 @@ import argparse
 import itertools
 import json
 import platform
-import statistics
 import subprocess
 import sys
 import tempfile
 import textwrap
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from harness import MODULE, Runs, verdict, write_project
 
 import pytest_exp
 from pytest_exp import Space
@@ -53,7 +53,6 @@ from pytest_exp.space import format_values
 TIME_TARGET = 1.15
 MEMORY_TARGET = 1.10
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad", "adadelta", "nadam", "lamb", "lion", "sophia")
-MODULE = "test_bench.py"
 PYTEST_ARGS = ("--collect-only", "-q", "-p", "no:cacheprovider", "--exp-seed", "0")
 
 # Runs in the child interpreter: times pytest.main, reads its own peak RSS before anything else
@@ -96,18 +95,10 @@ CHILD = textwrap.dedent(
 
 
 @dataclass
-class Variant:
+class Variant(Runs):
     key: str
     label: str
     directory: Path
-    runs: list[dict[str, Any]] = field(default_factory=list)
-
-    def median(self, metric: str) -> float:
-        return statistics.median(float(r[metric]) for r in self.runs)
-
-    def spread(self, metric: str) -> tuple[float, float]:
-        values = [float(r[metric]) for r in self.runs]
-        return min(values), max(values)
 
 
 # --------------------------------------------------------------------------- workspace
@@ -139,17 +130,6 @@ def literal(values: Sequence[object]) -> str:
     return "[" + ", ".join(repr(v) for v in values) + "]"
 
 
-def write_variant(root: Path, name: str, module: str, extra: dict[str, str] | None = None) -> Path:
-    directory = root / name
-    directory.mkdir()
-    # An ini file pins rootdir here, away from any project configuration above the temp dir.
-    (directory / "pytest.ini").write_text("[pytest]\n")
-    (directory / MODULE).write_text(module)
-    for filename, text in (extra or {}).items():
-        (directory / filename).write_text(text)
-    return directory
-
-
 def build(root: Path, points: int) -> list[Variant]:
     toml = space_toml(points)
     (root / "space.toml").write_text(toml)
@@ -177,11 +157,11 @@ def build(root: Path, points: int) -> list[Variant]:
     )
     test = "def test_a(x, lr, opt):\n    pass\n"
     return [
-        Variant("base", "baseline (1 test)", write_variant(root, "base", "def test_a():\n    pass\n")),
+        Variant("base", "baseline (1 test)", write_project(root, "base", "def test_a():\n    pass\n")),
         Variant(
             "plain",
             "plain parametrize",
-            write_variant(
+            write_project(
                 root,
                 "plain",
                 f'{head}{points_src}\n\n@pytest.mark.parametrize("x,lr,opt", POINTS)\n{test}',
@@ -190,7 +170,7 @@ def build(root: Path, points: int) -> list[Variant]:
         Variant(
             "ids",
             "plain + exp ids",
-            write_variant(
+            write_project(
                 root,
                 "ids",
                 f"{head}{points_src}{ids_src}\n\n"
@@ -200,7 +180,7 @@ def build(root: Path, points: int) -> list[Variant]:
         Variant(
             "exp",
             "pytest-exp marker",
-            write_variant(
+            write_project(
                 root, "exp", f'{head}\n@pytest.mark.space("space.toml")\n{test}', {"space.toml": toml}
             ),
         ),
@@ -273,11 +253,6 @@ def table(
             row += "".join(f" {ratio(get(v), get(a)) if v.key != 'base' else '':>9}" for a in anchors)
         lines.append(row)
     return lines
-
-
-def verdict(name: str, value: float, anchor: float, target: float) -> str:
-    r = value / anchor
-    return f"{name} {r:.3f}x (target <= {target:.2f}x): {'OK' if r <= target else 'OVER'}"
 
 
 def report(variants: dict[str, Variant], points: int, repeats: int, seconds: float) -> None:

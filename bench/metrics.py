@@ -37,24 +37,23 @@ import json
 import os
 import platform
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import textwrap
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from harness import MODULE, Runs, verdict, write_project
 
 import pytest_exp
 from pytest_exp.store import Store
 
 TARGET = 1.10
-MODULE = "test_bench.py"
 STORE = ".pytest-exp"
 PYTEST_ARGS = ("-q", "-p", "no:cacheprovider")
 NO_PLUGIN = ("-p", "no:exp")
@@ -113,7 +112,7 @@ def expected_metrics(a: int, trials: int) -> dict[str, list[float | int]]:
 
 
 @dataclass
-class Variant:
+class Variant(Runs):
     key: str
     label: str
     directory: Path
@@ -122,42 +121,23 @@ class Variant:
     stores: bool  # whether the run must leave a store of space trials
     metrics: bool  # whether those trials recorded metrics
     workers: bool  # xdist
-    runs: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def plugin(self) -> bool:
         return NO_PLUGIN[1] not in self.args
 
-    def median(self, metric: str) -> float:
-        return statistics.median(float(r[metric]) for r in self.runs)
-
-    def spread(self, metric: str) -> tuple[float, float]:
-        values = [float(r[metric]) for r in self.runs]
-        return min(values), max(values)
-
 
 # --------------------------------------------------------------------------- workspace
 
 
-def write_module(root: Path, name: str, module: str, extra: dict[str, str] | None = None) -> Path:
-    directory = root / name
-    directory.mkdir()
-    # An ini file pins rootdir (and so the store, <rootdir>/.pytest-exp) here.
-    (directory / "pytest.ini").write_text("[pytest]\n")
-    (directory / MODULE).write_text(module)
-    for filename, text in (extra or {}).items():
-        (directory / filename).write_text(text)
-    return directory
-
-
 def build(root: Path, trials: int) -> list[Variant]:
     toml = f'[a]\ntype = "range"\nbounds = [0, {trials}]\ndtype = "int"\n'
-    plain = write_module(
+    plain = write_project(
         root,
         "plain",
         f'import pytest\n\n\n@pytest.mark.parametrize("a", range({trials}))\ndef test_a(a):\n    pass\n',
     )
-    space = write_module(
+    space = write_project(
         root,
         "space",
         'import pytest\n\n\n@pytest.mark.space("space.toml")\ndef test_a(a):\n    pass\n',
@@ -167,13 +147,13 @@ def build(root: Path, trials: int) -> list[Variant]:
         f"    record_metric({n!r}, {e})\n"
         for n, e in zip(METRICS, ("a * 0.5", f"a / {trials}", "a"), strict=True)
     )
-    exp = write_module(
+    exp = write_project(
         root,
         "exp",
         f'import pytest\n\n\n@pytest.mark.space("space.toml")\ndef test_a(a, record_metric):\n{body}',
         {"space.toml": toml},
     )
-    base = write_module(root, "base", "def test_a():\n    pass\n")
+    base = write_project(root, "base", "def test_a():\n    pass\n")
     return [
         Variant("base", "baseline (1 test)", base, NO_PLUGIN, None, False, False, False),
         Variant("plain", "plain parametrize", plain, NO_PLUGIN, None, False, False, False),
@@ -274,11 +254,6 @@ def check(variants: dict[str, Variant], trials: int) -> None:
 
 
 # --------------------------------------------------------------------------- report
-
-
-def verdict(name: str, value: float, anchor: float, target: float) -> str:
-    r = value / anchor
-    return f"{name} {r:.3f}x (target <= {target:.2f}x): {'OK' if r <= target else 'OVER'}"
 
 
 def report(variants: dict[str, Variant], trials: int, repeats: int, seconds: float) -> None:
