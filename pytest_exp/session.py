@@ -285,7 +285,7 @@ class ExpSession:
                 )
         budget = settings.resolve("optimize", self.cli, options, self.ini)
         opt = {k: settings.resolve(k, self.cli, options, self.ini) for k in OPTIMIZER_SETTINGS}
-        key, done = self._study_history(function, study_key(function, space))
+        key, done = self._continue_study(function, study_key(function, space))
         plan = StudyPlan(
             key,
             function,
@@ -324,7 +324,7 @@ class ExpSession:
         with Store.open_existing(self.store_dir) as store:
             return store.latest_study(function)
 
-    def _study_history(self, function: str, base: str) -> tuple[str, set[int]]:
+    def _continue_study(self, function: str, base: str) -> tuple[str, set[int]]:
         """The study to continue (or start) and the trial slots it already used."""
         new = f"{base}/{self.run_name}"
         if settings.resolve("fresh", self.cli, {}, self.ini) or not (self.store_dir / FILENAME).exists():
