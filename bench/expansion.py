@@ -33,8 +33,6 @@ import argparse
 import itertools
 import json
 import platform
-import subprocess
-import sys
 import tempfile
 import textwrap
 import time
@@ -44,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import MODULE, Runs, verdict, write_project
+from harness import MODULE, Runs, run_child, verdict, write_project
 
 import pytest_exp
 from pytest_exp import Space
@@ -191,28 +189,7 @@ def build(root: Path, points: int) -> list[Variant]:
 
 
 def measure(variant: Variant, result: Path) -> dict[str, Any]:
-    command = [sys.executable, "-c", CHILD, str(result), *PYTEST_ARGS, MODULE]
-    start = time.perf_counter()
-    done = subprocess.run(
-        command, cwd=variant.directory, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False
-    )
-    wall = time.perf_counter() - start
-    if done.returncode != 0 or not result.exists():
-        raise SystemExit(f"{variant.label}: child failed ({done.returncode}):\n{done.stderr.decode()}")
-    run: dict[str, Any] = json.loads(result.read_text())
-    result.unlink()
-    if run["rc"] != 0:
-        # Output goes to /dev/null while measuring; run again to show what went wrong.
-        again = subprocess.run(
-            [sys.executable, "-m", "pytest", *PYTEST_ARGS, MODULE],
-            cwd=variant.directory,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        tail = "\n".join((again.stdout + again.stderr).splitlines()[-30:])
-        raise SystemExit(f"{variant.label}: pytest exited {run['rc']}:\n{tail}")
-    run["wall_s"] = wall
+    run = run_child(CHILD, result, [*PYTEST_ARGS, MODULE], variant.directory, variant.label)
     run["peak_mb"] = run["peak_kb"] / 1024
     return run
 

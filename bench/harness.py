@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,3 +44,35 @@ class Runs:
 def verdict(name: str, value: float, anchor: float, target: float) -> str:
     r = value / anchor
     return f"{name} {r:.3f}x (target <= {target:.2f}x): {'OK' if r <= target else 'OVER'}"
+
+
+def run_child(child: str, result: Path, args: Sequence[str], directory: Path, label: str) -> dict[str, Any]:
+    """Run ``python -c child result *args`` in ``directory``: the child runs pytest with ``args``
+    and writes its own figures to ``result`` as JSON; ``wall_s`` is added. A failed run stops the
+    benchmark with pytest's own output."""
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-c", child, str(result), *args],
+        cwd=directory,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        check=False,
+    )
+    wall = time.perf_counter() - start
+    if done.returncode != 0 or not result.exists():
+        raise SystemExit(f"{label}: child failed ({done.returncode}):\n{done.stderr.decode()}")
+    run: dict[str, Any] = json.loads(result.read_text())
+    result.unlink()
+    if run["rc"] != 0:
+        # Output goes to /dev/null while measuring; run again to show what went wrong.
+        again = subprocess.run(
+            [sys.executable, "-m", "pytest", *args],
+            cwd=directory,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        tail = "\n".join((again.stdout + again.stderr).splitlines()[-30:])
+        raise SystemExit(f"{label}: pytest exited {run['rc']}:\n{tail}")
+    run["wall_s"] = wall
+    return run

@@ -33,12 +33,9 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import platform
 import shutil
-import subprocess
-import sys
 import tempfile
 import textwrap
 import time
@@ -48,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import MODULE, Runs, verdict, write_project
+from harness import MODULE, Runs, run_child, verdict, write_project
 
 import pytest_exp
 from pytest_exp.store import Store
@@ -175,31 +172,7 @@ def command(variant: Variant) -> list[str]:
 def measure(variant: Variant, result: Path, trials: int) -> dict[str, Any]:
     store = variant.directory / STORE
     shutil.rmtree(store, ignore_errors=True)  # every run starts with no store
-    start = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-c", CHILD, str(result), *command(variant)],
-        cwd=variant.directory,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        check=False,
-    )
-    wall = time.perf_counter() - start
-    if done.returncode != 0 or not result.exists():
-        raise SystemExit(f"{variant.label}: child failed ({done.returncode}):\n{done.stderr.decode()}")
-    run: dict[str, Any] = json.loads(result.read_text())
-    result.unlink()
-    if run["rc"] != 0:
-        # Output goes to /dev/null while measuring; run again to show what went wrong.
-        again = subprocess.run(
-            [sys.executable, "-m", "pytest", *command(variant)],
-            cwd=variant.directory,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        tail = "\n".join((again.stdout + again.stderr).splitlines()[-30:])
-        raise SystemExit(f"{variant.label}: pytest exited {run['rc']}:\n{tail}")
-    run["wall_s"] = wall
+    run = run_child(CHILD, result, command(variant), variant.directory, variant.label)
     check_store(variant, store, trials)
     shutil.rmtree(store, ignore_errors=True)
     return run
