@@ -447,22 +447,23 @@ def csv_rows(records: Iterable[TrialRecord]) -> tuple[list[str], list[dict[str, 
 
     Columns: test, function, config_id, run, status, ``param.NAME`` for every parameter (first
     seen order), ``metric.NAME`` for every metric (its last value; alphabetical), fit_time (the
-    trial's duration), worker, seed, message. Arrays and tables are JSON text; absent cells are
-    empty.
+    trial's duration), worker, gpus (``0,1``), seed, message. Arrays and tables are JSON text;
+    absent cells are empty.
     """
     records = list(records)
     params = list(dict.fromkeys(name for r in records for name in r.params))
     metrics = sorted({name for r in records for name in r.last()})
     header = ["test", "function", "config_id", "run", "status"]
     header += [f"param.{name}" for name in params] + [f"metric.{name}" for name in metrics]
-    header += ["fit_time", "worker", "seed", "message"]
+    header += ["fit_time", "worker", "gpus", "seed", "message"]
     rows = []
     for r in records:
         row: dict[str, Any] = {"test": r.test, "function": r.function, "config_id": r.config_id}
         row |= {"run": r.run, "status": r.status}
         row |= {f"param.{name}": _csv_value(value) for name, value in r.params.items()}
         row |= {f"metric.{name}": value for name, value in r.last().items()}
-        row |= {"fit_time": r.duration, "worker": r.worker, "seed": r.seed, "message": r.message}
+        row |= {"fit_time": r.duration, "worker": r.worker, "gpus": ",".join(map(str, r.gpus))}
+        row |= {"seed": r.seed, "message": r.message}
         rows.append(row)
     return header, rows
 

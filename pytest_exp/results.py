@@ -218,4 +218,5 @@ def json_metadata(item: pytest.Item) -> dict[str, Any]:
     recorder = item.stash.get(RECORDER, None)
     metrics = {k: list(v) for k, v in recorder.series.items()} if recorder else {}
     exp = {"config_id": trial.id, "run": trial.run, "seed": trial.seed, "params": trial.params}
+    exp["gpus"] = gpu.owned(item.config)
     return {"exp": {**exp, "metrics": metrics}}

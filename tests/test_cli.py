@@ -200,7 +200,7 @@ def test_show_report_csv(store: Path, capsys: pytest.CaptureFixture[str]) -> Non
         rows = list(csv.reader(f))
     assert rows[0] == [
         "test", "function", "config_id", "run", "status", "param.lr", "param.opt", "metric.acc",
-        "metric.loss", "fit_time", "worker", "seed", "message",
+        "metric.loss", "fit_time", "worker", "gpus", "seed", "message",
     ]  # fmt: skip
     assert [row[:3] + row[5:10] for row in rows[1:]] == [
         ["tests/test_a.py::test_fit[c1]", FIT, "c1", "0.1", "adam", "0.7", "0.5", "1.0"],

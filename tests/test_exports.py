@@ -78,6 +78,7 @@ def test_json_report_carries_params_metrics_and_summary(
     test = next(t for t in data["tests"] if t["nodeid"] == "test_fit.py::test_fit[lr=0.01]")
     exp = test["metadata"]["exp"]
     assert (exp["params"], exp["run"], exp["metrics"]) == ({"lr": 0.01}, 1, {"loss": [0.1], "acc": [0.99]})
+    assert exp["gpus"] == []
     assert test["user_properties"] == [{"loss": 0.1}, {"acc": 0.99}]
     summary = data["exp"]["tests"]["test_fit.py::test_fit"]
     assert (summary["objective"], summary["trials"]) == ("loss:min", 3)

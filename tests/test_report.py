@@ -380,7 +380,7 @@ def test_export_csv(tmp_path: Path) -> None:
         rows = [dict(zip(header, row, strict=True)) for row in reader]
     assert header == [
         "test", "function", "config_id", "run", "status", "param.lr", "param.opt", "param.layers",
-        "param.act", "metric.acc", "metric.loss", "fit_time", "worker", "seed", "message",
+        "param.act", "metric.acc", "metric.loss", "fit_time", "worker", "gpus", "seed", "message",
     ]  # fmt: skip
     assert rows[0] == {
         "test": "tests/test_a.py::test_train[lr=0.1-opt=adam-run=1]",
@@ -396,6 +396,7 @@ def test_export_csv(tmp_path: Path) -> None:
         "metric.loss": "0.5",
         "fit_time": "1.25",
         "worker": "main",
+        "gpus": "",
         "seed": "101",
         "message": "",
     }
@@ -405,7 +406,7 @@ def test_export_csv(tmp_path: Path) -> None:
     assert rows[3]["param.act"] == "relu|tanh"
     assert rows[4]["status"] == "skipped"
     assert csv_rows([]) == (
-        ["test", "function", "config_id", "run", "status", "fit_time", "worker", "seed", "message"],
+        ["test", "function", "config_id", "run", "status", "fit_time", "worker", "gpus", "seed", "message"],
         [],
     )
 
