@@ -1,0 +1,615 @@
+"""Metric baselines for CI regression gates: tolerances, the baseline file, and the comparison.
+
+Pure Python: no pytest import. The plugin saves a baseline with :func:`write_baseline`
+(``--exp-save-baseline PATH``) and, on a later run, reads it with :func:`read_baseline` and checks
+each test function's finished trials with :func:`compare` (``--exp-baseline PATH``).
+
+Tolerances
+    A comma-separated list of ``NAME:DIRECTION[:ALLOWANCE]`` specs, modeled on pytest-benchmark's
+    ``--benchmark-compare-fail=mean:5%``::
+
+        loss:min:2%            loss may grow by 2% of the baseline value
+        accuracy:max:0.01      accuracy may drop by 0.01
+        loss:min:2%+0.001      loss may grow by 2% of the baseline or by 0.001, whichever is larger
+        *:min:5%               every metric without a spec of its own
+        n_params:any           any change at all is a regression (no better side)
+
+    ``NAME`` is a metric name or ``*``; it may itself contain colons (it is everything before the
+    direction) but not commas. ``DIRECTION`` is ``min`` (lower is better), ``max`` (higher is
+    better) or ``any`` (a change either way is worse). ``ALLOWANCE`` is a percentage of the
+    baseline's magnitude, an absolute amount, or both joined by ``+``; left out, it is 0 (exact).
+
+    With both parts, the allowance is ``max(relative * |baseline|, absolute)``: a change is a
+    regression only when it exceeds both the relative and the absolute allowance. The absolute
+    part keeps a relative tolerance meaningful near 0, where any percentage of the baseline
+    vanishes.
+
+Comparison
+    For every configuration the mean over its runs (:func:`~pytest_exp.report.summarize`) is
+    compared with the mean over the baseline's runs of that configuration. The spread is *not*
+    used: a tolerance is a fixed allowance chosen by the user, not a statistical test, so a gate
+    gives the same answer for the same numbers whatever the number of repeats.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pytest_exp.report import format_number, summarize
+from pytest_exp.space import canonical_json
+from pytest_exp.trials import Objective, TrialRecord
+
+FORMAT_KEY = "pytest-exp-baseline"
+FORMAT_VERSION = 1
+SAVE_FLAG = "--exp-save-baseline"
+"""The option named in the fix of a fingerprint mismatch."""
+
+WILDCARD = "*"
+DIRECTIONS = ("min", "max", "any")
+Direction = Literal["min", "max", "any"]
+SPEC_FORM = "NAME:DIRECTION[:ALLOWANCE] (e.g. loss:min:2%, accuracy:max:0.01, loss:min:2%+0.001)"
+
+IGNORED = ("skipped", "running")
+"""Statuses of trials that measured nothing: neither saved nor compared."""
+
+Status = Literal["regression", "improved", "within", "missing-config", "missing-metric", "new-metric"]
+VERDICT_STATUSES: tuple[Status, ...] = (
+    "regression",
+    "improved",
+    "within",
+    "missing-config",
+    "missing-metric",
+    "new-metric",
+)
+WARNINGS: tuple[Status, ...] = ("missing-config", "missing-metric", "new-metric")
+"""Statuses that warn by default and fail with ``strict``."""
+
+
+class BaselineError(ValueError):
+    """A baseline file that cannot be read or does not fit the run; the message names the file."""
+
+
+# --------------------------------------------------------------------------- tolerances
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """How far a metric may move towards worse before it is a regression.
+
+    ``relative`` is a fraction of the baseline's magnitude (``2%`` is 0.02); ``absolute`` is in
+    the metric's units. The allowance is the larger of the two.
+    """
+
+    direction: Direction = "any"
+    relative: float = 0.0
+    absolute: float = 0.0
+
+    def allowance(self, baseline: float) -> float:
+        """How much worse than ``baseline`` a value may be and still pass."""
+        return max(self.relative * abs(baseline), self.absolute)
+
+    def worse_by(self, value: float, baseline: float) -> float:
+        """How much worse ``value`` is than ``baseline`` (negative: better; ``any``: never negative)."""
+        if self.direction == "min":
+            return value - baseline
+        if self.direction == "max":
+            return baseline - value
+        return abs(value - baseline)
+
+    def allowance_text(self) -> str:
+        """``2%``, ``0.01``, ``2%+0.01`` or ``0``: the ALLOWANCE part of a spec."""
+        parts = []
+        if self.relative:
+            parts.append(f"{self.relative * 100:.12g}%")
+        if self.absolute:
+            parts.append(f"{self.absolute:.12g}")
+        return "+".join(parts) or "0"
+
+    def spec(self, name: str) -> str:
+        """The spec that parses back into this tolerance: ``loss:min:2%``."""
+        return f"{name}:{self.direction}:{self.allowance_text()}"
+
+    def __str__(self) -> str:
+        """``min, 2%``; ``min, 2% or 0.001``; ``any, exact``."""
+        parts = []
+        if self.relative:
+            parts.append(f"{self.relative * 100:.12g}%")
+        if self.absolute:
+            parts.append(f"{self.absolute:.12g}")
+        return f"{self.direction}, {' or '.join(parts) or 'exact'}"
+
+
+DEFAULT_TOLERANCE = Tolerance("any", 0.0, 0.0)
+"""For a metric no spec covers: any change is a regression. A guessed direction could let a real
+regression pass as an improvement (a falling accuracy read as ``min``); this default fails loudly
+instead, and passes only an unchanged value, which a seeded, deterministic run reproduces."""
+
+
+def parse_tolerances(text: str) -> dict[str, Tolerance]:
+    """Parse a comma-separated list of ``NAME:DIRECTION[:ALLOWANCE]`` specs; ``""`` gives ``{}``.
+
+    Raises ``ValueError("bad tolerance 'SPEC': PROBLEM")`` naming the spec and what was expected.
+    """
+    if not text.strip():
+        return {}
+    tolerances: dict[str, Tolerance] = {}
+    for item in text.split(","):
+        spec = item.strip()
+        name, tolerance = _parse_spec(spec)
+        if name in tolerances:
+            raise ValueError(f"bad tolerance {spec!r}: {name} is given twice")
+        tolerances[name] = tolerance
+    return tolerances
+
+
+def tolerance_setting(value: object) -> dict[str, Tolerance]:
+    """An ini/marker value: one spec string (comma-separated) or a list of them."""
+    if isinstance(value, str):
+        return parse_tolerances(value)
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return parse_tolerances(",".join(v for v in value if v.strip()))
+    raise ValueError(f"expected {SPEC_FORM}, comma-separated")
+
+
+def _parse_spec(spec: str) -> tuple[str, Tolerance]:
+    def bad(problem: str) -> ValueError:
+        return ValueError(f"bad tolerance {spec!r}: {problem}")
+
+    parts = spec.split(":")
+    if len(parts) < 2:
+        raise bad(f"expected {SPEC_FORM}")
+    if parts[-1].strip().lower() in DIRECTIONS:
+        name, direction, allowance = ":".join(parts[:-1]), parts[-1], ""
+    elif len(parts) == 2:
+        raise bad(f"direction must be min, max or any (expected {SPEC_FORM})")
+    else:
+        name, direction, allowance = ":".join(parts[:-2]), parts[-2], parts[-1]
+    name = name.strip()
+    direction = direction.strip().lower()
+    if not name:
+        raise bad("missing metric name (use * for every metric)")
+    if direction not in DIRECTIONS:
+        raise bad("direction must be min, max or any")
+    relative, absolute = _parse_allowance(allowance.strip(), bad)
+    return name, Tolerance(_direction(direction), relative, absolute)
+
+
+def _direction(text: str) -> Direction:
+    if text == "min":
+        return "min"
+    if text == "max":
+        return "max"
+    return "any"
+
+
+def _parse_allowance(text: str, bad: Callable[[str], ValueError]) -> tuple[float, float]:
+    if not text:
+        return 0.0, 0.0
+    expected = f"allowance {text!r} must be a percentage (2%), an amount (0.01) or both (2%+0.01)"
+    relative: float | None = None
+    absolute: float | None = None
+    for raw in text.split("+"):
+        term = raw.strip()
+        percent = term.endswith("%")
+        try:
+            number = float(term[:-1] if percent else term)
+        except ValueError:
+            raise bad(expected) from None
+        if not math.isfinite(number):
+            raise bad(expected)
+        if number < 0:
+            raise bad(f"allowance {text!r} must not be negative")
+        if percent:
+            if relative is not None:
+                raise bad(f"allowance {text!r} gives a percentage twice")
+            relative = number / 100
+        else:
+            if absolute is not None:
+                raise bad(f"allowance {text!r} gives an amount twice")
+            absolute = number
+    return relative or 0.0, absolute or 0.0
+
+
+def tolerance_for(
+    metric: str,
+    per_test: Mapping[str, Tolerance] | None,
+    defaults: Mapping[str, Tolerance] | None,
+    objective: Objective | None = None,
+) -> Tolerance:
+    """The tolerance of ``metric``, first found of:
+
+    1. the test's own spec for the metric (marker);
+    2. the command-line/ini spec for the metric;
+    3. the test's ``*`` spec;
+    4. the command-line/ini ``*`` spec;
+    5. the objective's direction with an exact allowance, when ``metric`` is the objective;
+    6. :data:`DEFAULT_TOLERANCE` (any change fails).
+
+    A named spec beats a wildcard at any level: ``*`` is a blanket guess, a name is a statement
+    about this metric (a test's ``*:max:1%`` must not turn a command line's ``loss:min`` around).
+    """
+    per_test = per_test or {}
+    defaults = defaults or {}
+    for source, key in ((per_test, metric), (defaults, metric), (per_test, WILDCARD), (defaults, WILDCARD)):
+        if key in source:
+            return source[key]
+    if objective is not None and objective.name == metric:
+        return Tolerance(_direction(objective.direction), 0.0, 0.0)
+    return DEFAULT_TOLERANCE
+
+
+# --------------------------------------------------------------------------- the baseline file
+
+
+@dataclass(frozen=True)
+class BaselineEntry:
+    """One saved trial: the last value of each of its metrics."""
+
+    function: str
+    config_id: str
+    params: dict[str, Any]
+    run: int
+    metrics: dict[str, float]
+
+
+@dataclass
+class Baseline:
+    """A read baseline file; ``entries`` holds each configuration's runs, keyed by (function, config id)."""
+
+    path: str
+    seed: int
+    versions: dict[str, str]
+    tests: dict[str, str]
+    """Each test function's space fingerprint."""
+    entries: dict[tuple[str, str], list[BaselineEntry]] = field(default_factory=dict)
+    format: int = FORMAT_VERSION
+
+    def means(self, function: str, config_id: str) -> dict[str, float]:
+        """Each metric's mean over the configuration's saved runs that reported it."""
+        values: dict[str, list[float]] = {}
+        for entry in self.entries.get((function, config_id), []):
+            for name, value in entry.metrics.items():
+                values.setdefault(name, []).append(value)
+        return {name: summarize(values[name]).mean for name in sorted(values)}
+
+
+def _dumps(data: Any) -> str:
+    return json.dumps(data, sort_keys=True, separators=(", ", ": "), allow_nan=True, default=str)
+
+
+def render_baseline(
+    records: Iterable[TrialRecord],
+    fingerprints: Mapping[str, str],
+    seed: int,
+    versions: Mapping[str, str],
+) -> str:
+    """The text of a baseline file: a header line, then one line per trial.
+
+    Trials are sorted by (function, parameters, config id, run) and keep each metric's last
+    value; skipped and unfinished trials measured nothing and are left out. Keys are sorted on
+    every line, so two baselines diff line by line. NaN and infinities are written as ``NaN``,
+    ``Infinity`` and ``-Infinity`` (Python's JSON reads them back).
+    """
+    kept = [r for r in records if r.status not in IGNORED]
+    kept.sort(key=lambda r: (r.function, canonical_json(r.params), r.config_id, r.run))
+    header = {
+        FORMAT_KEY: FORMAT_VERSION,
+        "seed": seed,
+        "tests": dict(fingerprints),
+        "versions": dict(versions),
+    }
+    lines = [_dumps(header)]
+    for r in kept:
+        lines.append(
+            _dumps(
+                {
+                    "config": r.config_id,
+                    "metrics": r.last(),
+                    "params": r.params,
+                    "run": r.run,
+                    "test": r.function,
+                }
+            )
+        )
+    return "\n".join(lines) + "\n"
+
+
+def write_baseline(
+    path: str | os.PathLike[str],
+    records: Iterable[TrialRecord],
+    fingerprints: Mapping[str, str],
+    seed: int,
+    versions: Mapping[str, str],
+) -> None:
+    """Write :func:`render_baseline`'s text to ``path`` (atomically: a crash leaves the old file)."""
+    target = Path(path)
+    text = render_baseline(records, fingerprints, seed, versions)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(target.name + ".tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, target)
+
+
+def read_baseline(path: str | os.PathLike[str]) -> Baseline:
+    """Read a baseline file; raises :class:`BaselineError` naming the file (and line) when it cannot."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as e:
+        raise BaselineError(f"{os.fspath(path)}: cannot read the baseline ({e.strerror or e})") from None
+    return parse_baseline(text, os.fspath(path))
+
+
+def parse_baseline(text: str, path: str) -> Baseline:
+    """:func:`read_baseline` on a file's text; ``path`` only names the file in errors."""
+    lines = [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    if not lines:
+        raise BaselineError(f"{path}: empty file (expected a pytest-exp baseline)")
+    number, first = lines[0]
+    header = _object(first, path, number)
+    if FORMAT_KEY not in header:
+        raise BaselineError(f"{path}:{number}: not a pytest-exp baseline (no {FORMAT_KEY!r} header)")
+    if header[FORMAT_KEY] != FORMAT_VERSION:
+        raise BaselineError(
+            f"{path}:{number}: unsupported baseline format {header[FORMAT_KEY]!r} (expected {FORMAT_VERSION})"
+        )
+    seed = _field(header, "seed", int, "an integer", path, number)
+    versions = _field(header, "versions", dict, "an object", path, number)
+    tests = _field(header, "tests", dict, "an object", path, number)
+    for what, table in (("versions", versions), ("tests", tests)):
+        if not all(isinstance(v, str) for v in table.values()):
+            raise BaselineError(f"{path}:{number}: {what!r} must map names to strings")
+    baseline = Baseline(path, seed, versions, tests)
+    seen: set[tuple[str, str, int]] = set()
+    for number, line in lines[1:]:
+        entry = _entry(_object(line, path, number), path, number)
+        key = (entry.function, entry.config_id, entry.run)
+        if key in seen:
+            raise BaselineError(
+                f"{path}:{number}: run {entry.run} of {entry.function} [{entry.config_id}] twice"
+            )
+        seen.add(key)
+        baseline.entries.setdefault((entry.function, entry.config_id), []).append(entry)
+    return baseline
+
+
+def _object(line: str, path: str, number: int) -> dict[str, Any]:
+    try:
+        data = json.loads(line)
+    except json.JSONDecodeError as e:
+        raise BaselineError(f"{path}:{number}: bad JSON ({e.msg} at column {e.colno})") from None
+    if not isinstance(data, dict):
+        raise BaselineError(f"{path}:{number}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def _field(data: Mapping[str, Any], key: str, kind: type, what: str, path: str, number: int) -> Any:
+    if key not in data:
+        raise BaselineError(f"{path}:{number}: missing key {key!r}")
+    value = data[key]
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise BaselineError(f"{path}:{number}: {key!r} must be {what}, got {value!r:.60}")
+    return value
+
+
+def _entry(data: Mapping[str, Any], path: str, number: int) -> BaselineEntry:
+    function = _field(data, "test", str, "a string", path, number)
+    config = _field(data, "config", str, "a string", path, number)
+    params = _field(data, "params", dict, "an object", path, number)
+    run = _field(data, "run", int, "an integer", path, number)
+    metrics = _field(data, "metrics", dict, "an object", path, number)
+    values: dict[str, float] = {}
+    for name, value in metrics.items():
+        if not isinstance(value, (int, float)):
+            raise BaselineError(f"{path}:{number}: metric {name!r} must be a number, got {value!r:.60}")
+        values[name] = float(value)
+    return BaselineEntry(function, config, params, run, values)
+
+
+# --------------------------------------------------------------------------- comparison
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One metric of one configuration against the baseline (``metric`` is None for a whole config).
+
+    ``change`` is ``(value - baseline) / |baseline|``, None where that is undefined (a missing
+    side, a zero or non-finite baseline). ``failed`` says whether the verdict fails the test:
+    a regression always, a missing or new entry only when the comparison was strict.
+    """
+
+    function: str
+    config_id: str
+    params: dict[str, Any]
+    metric: str | None
+    value: float | None
+    baseline: float | None
+    change: float | None
+    tolerance: str
+    status: Status
+    failed: bool = False
+
+    def message(self) -> str:
+        """One line: ``loss: 0.412 vs baseline 0.39 (+5.6%), worse than allowed (min, 2%)``."""
+        if self.status == "missing-config":
+            return f"configuration {canonical_json(self.params)} is not in the baseline"
+        if self.status == "missing-metric":
+            return f"{self.metric}: not reported (baseline {format_number(self.baseline)})"
+        if self.status == "new-metric":
+            return f"{self.metric}: {format_number(self.value)}, not in the baseline"
+        outcome = {
+            "regression": "worse than allowed",
+            "improved": "better beyond",
+            "within": "within",
+        }[self.status]
+        return (
+            f"{self.metric}: {format_number(self.value)} vs baseline {format_number(self.baseline)} "
+            f"({self._change_text()}), {outcome} ({self.tolerance})"
+        )
+
+    def _change_text(self) -> str:
+        if self.change is not None:
+            return f"{self.change:+.1%}"
+        if self.value is None or self.baseline is None:
+            return "?"
+        difference = self.value - self.baseline
+        if math.isnan(difference):
+            return "n/a"
+        return ("+" if difference >= 0 else "") + format_number(difference)
+
+
+def _both_nan(a: float, b: float) -> bool:
+    return math.isnan(a) and math.isnan(b)
+
+
+def judge(value: float, baseline: float, tolerance: Tolerance) -> Status:
+    """``regression``, ``improved`` or ``within`` for one mean against its baseline mean.
+
+    Equal values (NaN against NaN included) are within. A NaN value against a number is a
+    regression; a number against a NaN baseline is an improvement (``any``: a regression).
+    Otherwise a change worse than the allowance is a regression, a change better than it an
+    improvement, anything between within; the comparison is strict, so a change of exactly the
+    allowance passes.
+    """
+    if value == baseline or _both_nan(value, baseline):
+        return "within"
+    if math.isnan(value):
+        return "regression"
+    if math.isnan(baseline):
+        return "regression" if tolerance.direction == "any" else "improved"
+    worse = tolerance.worse_by(value, baseline)
+    allowance = tolerance.allowance(baseline)
+    if worse > allowance:
+        return "regression"
+    if -worse > allowance:
+        return "improved"
+    return "within"
+
+
+def relative_change(value: float, baseline: float) -> float | None:
+    """``(value - baseline) / |baseline|``; None for a zero or non-finite baseline or value."""
+    if not (math.isfinite(value) and math.isfinite(baseline)) or baseline == 0:
+        return None
+    return (value - baseline) / abs(baseline)
+
+
+def fingerprint_error(path: str, function: str, saved: str, current: str) -> BaselineError:
+    return BaselineError(
+        f"{path}: the baseline was made for a different space of {function} "
+        f"(fingerprint {saved}, now {current}): rerun with {SAVE_FLAG} {path} to accept it"
+    )
+
+
+def compare(
+    records: Sequence[TrialRecord],
+    baseline: Baseline,
+    fingerprint: str,
+    *,
+    defaults: Mapping[str, Tolerance] | None = None,
+    per_test: Mapping[str, Tolerance] | None = None,
+    objective: Objective | None = None,
+    strict: bool = False,
+) -> list[Verdict]:
+    """Compare the trials of one test function with the baseline; one verdict per metric.
+
+    Trials are grouped by configuration, in first-seen order; skipped and unfinished trials are
+    ignored. Each metric's mean over the runs that reported it (last values, whatever the trial's
+    status, as in the report) is judged against the baseline's mean over its runs with
+    :func:`tolerance_for`'s tolerance (see :func:`judge`). Metrics are listed by name, the
+    baseline's missing ones after them.
+
+    - ``missing-config``: the configuration is not in the baseline (one verdict, ``metric`` None);
+    - ``new-metric``: a metric reported now that the baseline's configuration lacks;
+    - ``missing-metric``: a metric in the baseline's configuration that no run reported now.
+
+    These warn, or fail with ``strict``. Configurations saved but not run now (deselected with
+    ``-k``, say) give no verdict: a partial run is not a regression. A function the baseline does
+    not know gives ``missing-config`` for every configuration.
+
+    Raises :class:`BaselineError` when the baseline was saved for another space of this function
+    (a different ``fingerprint``): its configurations no longer mean the same thing.
+    """
+    functions = list(dict.fromkeys(r.function for r in records))
+    if len(functions) > 1:
+        raise ValueError(f"compare() takes the trials of one test function (got {', '.join(functions)})")
+    if not functions:
+        return []
+    function = functions[0]
+    saved = baseline.tests.get(function)
+    if saved is not None and saved != fingerprint:
+        raise fingerprint_error(baseline.path, function, saved, fingerprint)
+    groups: dict[str, list[TrialRecord]] = {}
+    for record in records:
+        if record.status not in IGNORED:
+            groups.setdefault(record.config_id, []).append(record)
+    verdicts: list[Verdict] = []
+    for config_id, trials in groups.items():
+        params = dict(trials[0].params)
+        if (function, config_id) not in baseline.entries:
+            verdicts.append(
+                Verdict(function, config_id, params, None, None, None, None, "", "missing-config", strict)
+            )
+            continue
+        saved_means = baseline.means(function, config_id)
+        values: dict[str, list[float]] = {}
+        for trial in trials:
+            for name, value in trial.last().items():
+                values.setdefault(name, []).append(float(value))
+        for name in sorted(values):
+            tolerance = tolerance_for(name, per_test, defaults, objective)
+            mean = summarize(values[name]).mean
+            if name not in saved_means:
+                verdicts.append(
+                    Verdict(
+                        function,
+                        config_id,
+                        params,
+                        name,
+                        mean,
+                        None,
+                        None,
+                        str(tolerance),
+                        "new-metric",
+                        strict,
+                    )
+                )
+                continue
+            reference = saved_means[name]
+            status = judge(mean, reference, tolerance)
+            change = relative_change(mean, reference)
+            verdicts.append(
+                Verdict(
+                    function,
+                    config_id,
+                    params,
+                    name,
+                    mean,
+                    reference,
+                    change,
+                    str(tolerance),
+                    status,
+                    status == "regression",
+                )
+            )
+        for name in sorted(set(saved_means) - set(values)):
+            tolerance = tolerance_for(name, per_test, defaults, objective)
+            verdicts.append(
+                Verdict(
+                    function,
+                    config_id,
+                    params,
+                    name,
+                    None,
+                    saved_means[name],
+                    None,
+                    str(tolerance),
+                    "missing-metric",
+                    strict,
+                )
+            )
+    return verdicts
