@@ -102,14 +102,13 @@ class Tolerance:
             return baseline - value
         return abs(value - baseline)
 
+    def _parts(self) -> list[str]:
+        relative = [f"{self.relative * 100:.12g}%"] if self.relative else []
+        return relative + ([f"{self.absolute:.12g}"] if self.absolute else [])
+
     def allowance_text(self) -> str:
         """``2%``, ``0.01``, ``2%+0.01`` or ``0``: the ALLOWANCE part of a spec."""
-        parts = []
-        if self.relative:
-            parts.append(f"{self.relative * 100:.12g}%")
-        if self.absolute:
-            parts.append(f"{self.absolute:.12g}")
-        return "+".join(parts) or "0"
+        return "+".join(self._parts()) or "0"
 
     def spec(self, name: str) -> str:
         """The spec that parses back into this tolerance: ``loss:min:2%``."""
@@ -117,12 +116,7 @@ class Tolerance:
 
     def __str__(self) -> str:
         """``min, 2%``; ``min, 2% or 0.001``; ``any, exact``."""
-        parts = []
-        if self.relative:
-            parts.append(f"{self.relative * 100:.12g}%")
-        if self.absolute:
-            parts.append(f"{self.absolute:.12g}")
-        return f"{self.direction}, {' or '.join(parts) or 'exact'}"
+        return f"{self.direction}, {' or '.join(self._parts()) or 'exact'}"
 
 
 DEFAULT_TOLERANCE = Tolerance("any", 0.0, 0.0)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from pytest_exp import report
+from pytest_exp.settings import report_format
 from pytest_exp.store import FILENAME, RunInfo, Store, StoreError
 from pytest_exp.trials import Objective, TrialRecord
 
@@ -285,11 +286,10 @@ def cmd_show(args: argparse.Namespace) -> int:
     report_path: Path | None = None
     if args.report is not None:
         report_path = Path(args.report)
-        if report_path.suffix.lower() not in report.FORMATS:
-            raise CliError(
-                f"--report {args.report}: unknown format '{report_path.suffix}' "
-                f"(expected {', '.join(report.FORMATS[:-1])} or {report.FORMATS[-1]})"
-            )
+        try:
+            report_format(args.report)
+        except ValueError as e:
+            raise CliError(f"--report {args.report}: {e}") from None
     with _open(args.store, args.store == DEFAULT_STORE) as store:
         run = store.run(args.run)
         records = store.trials(run.id)

@@ -102,7 +102,6 @@ class Optimizer:
         self.fixed = space.fixed()
         self._rng = random.Random(derive_seed(settings.seed, "random-search", bits=64))
         self._opt: Any = None
-        self.xs: list[list[Any]] = []
         self.ys: list[float] = []
         if settings.surrogate != "random" and self.dims:
             import skopt
@@ -152,12 +151,11 @@ class Optimizer:
         """Observations to minimize; several at once (a replayed history) cost one model fit."""
         if not points:
             return
-        xs = [self._x(p) for p in points]
-        self.xs += xs
-        self.ys += [float(y) for y in ys]
+        values = [float(y) for y in ys]
+        self.ys += values
         if self._opt is not None:
             with _quiet():
-                self._opt.tell(xs, [float(y) for y in ys])
+                self._opt.tell([self._x(p) for p in points], values)
 
 
 @dataclass

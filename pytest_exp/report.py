@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pytest_exp.settings import REPORT_FORMATS
+from pytest_exp.settings import report_format
 from pytest_exp.space import canonical_json, format_values
 from pytest_exp.trials import STATUSES, Objective, TrialRecord
 
@@ -28,7 +28,6 @@ TIMED = ("passed", "failed")
 PROBLEMS = ("failed", "error", "crashed")
 """Statuses that make a configuration sort after a clean one with the same objective value."""
 
-FORMATS = REPORT_FORMATS
 PLUS_MINUS = "\u00b1"
 MISSING = "-"
 STD_DIGITS = 2
@@ -480,11 +479,10 @@ def export(
     ``.md``: see :func:`markdown`. Any other suffix raises ``ValueError`` before writing.
     """
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in FORMATS:
-        raise ValueError(
-            f"--exp-report {path}: unknown format '{path.suffix}' (expected .csv, .jsonl or .md)"
-        )
+    try:
+        suffix = report_format(str(path))
+    except ValueError as e:
+        raise ValueError(f"--exp-report {path}: {e}") from None
     records = [r for trials in records_by_function.values() for r in trials]
     path.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".csv":

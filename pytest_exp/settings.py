@@ -64,11 +64,17 @@ def objective_value(value: object) -> str:
     return str(Objective.parse(value))
 
 
+def report_format(path: str) -> str:
+    """The export format a path's suffix names (``.csv``, ``.jsonl``, ``.md``), or ValueError."""
+    suffix = PurePath(path).suffix
+    if suffix.lower() not in REPORT_FORMATS:
+        raise ValueError(f"unknown format {suffix!r} (expected .csv, .jsonl or .md)")
+    return suffix.lower()
+
+
 def report_value(value: object) -> str:
     path = path_value(value)
-    suffix = PurePath(path).suffix.lower()
-    if suffix not in REPORT_FORMATS:
-        raise ValueError(f"unknown format {suffix!r} (expected .csv, .jsonl or .md)")
+    report_format(path)
     return path
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from records import TRAIN, trial
 
 from pytest_exp.baseline import (
     DEFAULT_TOLERANCE,
@@ -31,29 +32,7 @@ from pytest_exp.baseline import (
 from pytest_exp.trials import Objective, TrialRecord
 
 PROPS = settings(max_examples=50, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
-TRAIN = "tests/test_a.py::test_train"
 FP = "fp-train"
-
-
-def trial(
-    params: dict[str, Any],
-    run: int = 1,
-    status: str = "passed",
-    function: str = TRAIN,
-    **metrics: Any,
-) -> TrialRecord:
-    """A finished trial; a metric given as a number becomes a one-value series."""
-    label = "-".join(f"{k}={v}" for k, v in params.items())
-    return TrialRecord(
-        test=f"{function}[{label}-run={run}]",
-        function=function,
-        config_id="cfg-" + label,
-        run=run,
-        params=params,
-        seed=100 + run,
-        metrics={k: v if isinstance(v, list) else [v] for k, v in metrics.items()},
-        status=status,
-    )
 
 
 def baseline_of(records: list[TrialRecord], fingerprint: str = FP, path: str = "base.jsonl") -> Baseline:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from records import TRAIN, trial
 
 from pytest_exp.report import (
     ConfigSummary,
@@ -30,32 +31,6 @@ from pytest_exp.trials import Objective, TrialRecord
 
 PROPS = settings(max_examples=50, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 NAN = math.nan
-TRAIN = "tests/test_a.py::test_train"
-
-
-def trial(
-    params: dict[str, Any],
-    run: int = 1,
-    status: str = "passed",
-    duration: float = 1.0,
-    function: str = TRAIN,
-    message: str = "",
-    **metrics: Any,
-) -> TrialRecord:
-    """A finished trial; a metric given as a number becomes a one-value series."""
-    label = "-".join(f"{k}={v}" for k, v in params.items())
-    return TrialRecord(
-        test=f"{function}[{label}-run={run}]",
-        function=function,
-        config_id="cfg-" + label,
-        run=run,
-        params=params,
-        seed=100 + run,
-        metrics={k: v if isinstance(v, list) else [v] for k, v in metrics.items()},
-        status=status,
-        message=message,
-        duration=duration,
-    )
 
 
 # --------------------------------------------------------------------------- realistic sweeps
