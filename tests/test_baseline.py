@@ -14,20 +14,22 @@ from hypothesis import strategies as st
 from records import TRAIN, trial
 
 from pytest_exp.baseline import (
-    DEFAULT_TOLERANCE,
     Baseline,
     BaselineError,
-    Tolerance,
     Verdict,
     compare,
     judge,
     parse_baseline,
-    parse_tolerances,
     read_baseline,
     render_baseline,
+    write_baseline,
+)
+from pytest_exp.tolerance import (
+    DEFAULT_TOLERANCE,
+    Tolerance,
+    parse_tolerances,
     tolerance_for,
     tolerance_setting,
-    write_baseline,
 )
 from pytest_exp.trials import Objective, TrialRecord
 
