@@ -30,7 +30,7 @@ from pytest_exp.trials import Objective, TrialRecord
 
 FORMAT_KEY = "pytest-exp-baseline"
 FORMAT_VERSION = 1
-SAVE_FLAG = "--exp-save-baseline"
+UPDATE_FLAG = "--exp-update-baseline"
 """The option named in the fix of a fingerprint mismatch."""
 
 
@@ -98,6 +98,8 @@ def render_baseline(
     fingerprints: Mapping[str, str],
     seed: int,
     versions: Mapping[str, str],
+    *,
+    keep: Baseline | None = None,
 ) -> str:
     """The text of a baseline file: a header line, then one line per trial.
 
@@ -105,25 +107,41 @@ def render_baseline(
     value; skipped and unfinished trials measured nothing and are left out. Keys are sorted on
     every line, so two baselines diff line by line. NaN and infinities are written as ``NaN``,
     ``Infinity`` and ``-Infinity`` (Python's JSON reads them back).
+
+    ``keep`` is the baseline being updated: its entries for what these records did not measure
+    stay (other test functions, and configurations deselected this time), except those of a
+    function whose space changed, which are replaced as a whole.
     """
-    kept = [r for r in records if r.status not in IGNORED]
-    kept.sort(key=lambda r: (r.function, canonical_json(r.params), r.config_id, r.run))
+    entries = [
+        BaselineEntry(r.function, r.config_id, r.params, r.run, r.last())
+        for r in records
+        if r.status not in IGNORED
+    ]
+    tests = dict(fingerprints)
+    if keep is not None:
+        measured = {(e.function, e.config_id) for e in entries}
+        changed = {f for f, saved in keep.tests.items() if f in tests and tests[f] != saved}
+        for (function, config_id), saved_runs in keep.entries.items():
+            if function not in changed and (function, config_id) not in measured:
+                entries.extend(saved_runs)
+        tests = {f: saved for f, saved in keep.tests.items() if f not in changed} | tests
+    entries.sort(key=lambda e: (e.function, canonical_json(e.params), e.config_id, e.run))
     header = {
         FORMAT_KEY: FORMAT_VERSION,
         "seed": seed,
-        "tests": dict(fingerprints),
+        "tests": dict(sorted(tests.items())),
         "versions": dict(versions),
     }
     lines = [_dumps(header)]
-    for r in kept:
+    for e in entries:
         lines.append(
             _dumps(
                 {
-                    "config": r.config_id,
-                    "metrics": r.last(),
-                    "params": r.params,
-                    "run": r.run,
-                    "test": r.function,
+                    "config": e.config_id,
+                    "metrics": e.metrics,
+                    "params": e.params,
+                    "run": e.run,
+                    "test": e.function,
                 }
             )
         )
@@ -136,10 +154,12 @@ def write_baseline(
     fingerprints: Mapping[str, str],
     seed: int,
     versions: Mapping[str, str],
+    *,
+    keep: Baseline | None = None,
 ) -> None:
     """Write :func:`render_baseline`'s text to ``path`` (atomically: a crash leaves the old file)."""
     target = Path(path)
-    text = render_baseline(records, fingerprints, seed, versions)
+    text = render_baseline(records, fingerprints, seed, versions, keep=keep)
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name(target.name + ".tmp")
     temporary.write_text(text, encoding="utf-8")
@@ -311,7 +331,8 @@ def relative_change(value: float, baseline: float) -> float | None:
 def fingerprint_error(path: str, function: str, saved: str, current: str) -> BaselineError:
     return BaselineError(
         f"{path}: the baseline was made for a different space of {function} "
-        f"(fingerprint {saved}, now {current}): rerun with {SAVE_FLAG} {path} to accept it"
+        f"(fingerprint {saved}, now {current}): accept the new space with --exp-baseline {path} "
+        f"{UPDATE_FLAG}"
     )
 
 

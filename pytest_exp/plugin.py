@@ -32,10 +32,11 @@ def _argtype(parse: Callable[[object], Any]) -> Callable[[str], Any]:
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("exp", "pytest-exp: parameter spaces and experiments")
     for s in settings.SETTINGS:
+        text = s.help.replace("%", "%%")  # argparse formats help strings; a tolerance spec has a %
         if s.switch:
-            group.addoption(s.flag, dest=s.flag, action="store_const", const=True, help=s.help)
+            group.addoption(s.flag, dest=s.flag, action="store_const", const=True, help=text)
         else:
-            group.addoption(s.flag, dest=s.flag, type=_argtype(s.parse), metavar=s.metavar, help=s.help)
+            group.addoption(s.flag, dest=s.flag, type=_argtype(s.parse), metavar=s.metavar, help=text)
         parser.addini(s.ini, s.help, default="")
 
 
@@ -155,6 +156,7 @@ class ControllerHooks:
         self.results = results
         self.plots: list[Path] = []
         self.plot_error = ""
+        self.baseline_note = ""
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_protocol(self, item: pytest.Item) -> Generator[None, object, object]:
@@ -163,20 +165,29 @@ class ControllerHooks:
         self.results.running = None
         return result
 
+    @pytest.hookimpl(tryfirst=True)  # a baseline verdict may fail the report: before anyone reads it
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.results.add(report)
 
-    def pytest_sessionfinish(self, exitstatus: int) -> None:
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         self.results.finish(exitstatus)
-        path = settings.resolve("report", self.session.cli, {}, self.session.ini)
+        comparisons = self.results.comparisons()
+        gate = self.results.gate
+        if gate is not None and gate.unattached and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED  # regressions no test report carried
+        self.baseline_note = self.results.save_baseline()
+        path = self.session.setting_path("report")
         if path is not None and self.results.records:
-            report.export(self.results.by_function(), self.results.objectives, self.session.output_path(path))
-        plot = settings.resolve("plot", self.session.cli, {}, self.session.ini)
+            report.export(self.results.by_function(), self.results.objectives, path, comparisons)
+        plot = self.session.setting_path("plot")
         if plot is not None and self.results.proposer is not None:
             try:
-                self.plots = self.results.proposer.plot(self.session.output_path(plot))
+                self.plots = self.results.proposer.plot(plot)
             except Exception as e:  # the trials are stored; a failed picture must not hide them
-                self.plot_error = f"exp: --exp-plot {plot}: could not save the plot ({type(e).__name__}: {e})"
+                shown = self.session.shown(plot)
+                self.plot_error = (
+                    f"exp: --exp-plot {shown}: could not save the plot ({type(e).__name__}: {e})"
+                )
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_json_modifyreport(self, json_report: dict[str, Any]) -> None:
@@ -184,18 +195,22 @@ class ControllerHooks:
             json_report["exp"] = self.results.json_section()
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
-        if terminalreporter.config.get_verbosity() < 0:
-            return
         if not self.results.records:
+            return
+        if terminalreporter.config.get_verbosity() < 0:
+            self._baseline_lines(terminalreporter)  # -q hides the tables, not what failed the run
             return
         top = settings.resolve("top", self.session.cli, {}, self.session.ini)
         terminalreporter.write_sep("-", "pytest-exp")
         studies = self.results.proposer.summaries() if self.results.proposer is not None else {}
+        comparisons = self.results.comparisons()
         for function, records in self.results.by_function().items():
-            terminalreporter.write_line(report.table(records, self.results.objectives.get(function), top))
+            objective = self.results.objectives.get(function)
+            terminalreporter.write_line(report.table(records, objective, top, comparisons.get(function)))
             if function in studies:
                 terminalreporter.write_line(studies[function])
             terminalreporter.write_line("")
+        self._baseline_lines(terminalreporter)
         if self.results.store_error:
             terminalreporter.write_line(self.results.store_error, red=True)
         else:
@@ -204,6 +219,13 @@ class ControllerHooks:
             terminalreporter.write_line(f"convergence plot: {path}")
         if self.plot_error:
             terminalreporter.write_line(self.plot_error, red=True)
+
+    def _baseline_lines(self, terminalreporter: pytest.TerminalReporter) -> None:
+        gate = self.results.gate
+        for line in gate.unattached if gate is not None else []:
+            terminalreporter.write_line(f"baseline FAIL {line}", red=True)
+        if self.baseline_note:
+            terminalreporter.write_line(self.baseline_note, red=self.baseline_note.startswith("exp:"))
 
 
 @pytest.hookimpl(optionalhook=True)

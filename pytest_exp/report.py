@@ -36,6 +36,21 @@ MAX_PARAM_WIDTH = 40
 GAP = "  "
 
 
+@dataclass(frozen=True)
+class Comparison:
+    """What a baseline comparison adds to one test function's reports (built by
+    :mod:`pytest_exp.gate`; this module only shows it)."""
+
+    source: str
+    """The baseline file, as the user named it."""
+    statuses: Mapping[str, str]
+    """Each compared configuration's worst verdict (``regression``, ``improved``, ...), by config id."""
+    lines: Sequence[str]
+    """The summary: a title line, then one line per verdict."""
+    verdicts: Sequence[Mapping[str, Any]]
+    """Every verdict as plain data (the JSON report)."""
+
+
 # --------------------------------------------------------------------------- aggregation
 
 
@@ -233,7 +248,7 @@ def _is_numeric(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _assignments(params: Mapping[str, Any], names: Iterable[str]) -> str:
+def assignments(params: Mapping[str, Any], names: Iterable[str]) -> str:
     return ", ".join(f"{name}={format_values([params[name]])[0]}" for name in names if name in params)
 
 
@@ -256,7 +271,7 @@ def _best(
     if objective is None or not summaries or math.isnan(summaries[0].value(objective.name)):
         return None
     best = summaries[0]
-    label = _assignments(best.params, names or list(best.params)) or f"config {best.config_id}"
+    label = assignments(best.params, names or list(best.params)) or f"config {best.config_id}"
     value = _metric_text(best.metrics[objective.name])
     return f"{label} -> {objective.name} {value} ({objective.direction})"
 
@@ -275,7 +290,9 @@ class _Grid:
     n_params: int
 
 
-def _grid(records: Sequence[TrialRecord], objective: Objective | None) -> _Grid:
+def _grid(
+    records: Sequence[TrialRecord], objective: Objective | None, comparison: Comparison | None = None
+) -> _Grid:
     if not records:
         raise ValueError("no trials to summarize")
     summaries = aggregate(records)
@@ -309,9 +326,13 @@ def _grid(records: Sequence[TrialRecord], objective: Objective | None) -> _Grid:
         headers.insert(-1, "gpus")
         right.insert(-1, False)
         columns.append(gpus)
+    if comparison is not None:
+        headers.insert(-1, "baseline")
+        right.insert(-1, False)
+        columns.append([comparison.statuses.get(s.config_id, MISSING) for s in order])
     columns.append([s.status for s in order])
     rows = [list(row) for row in zip(*columns, strict=True)]
-    fixed = _assignments(summaries[0].params, fixed_names)
+    fixed = assignments(summaries[0].params, fixed_names)
     return _Grid(
         _title(records, summaries, objective),
         fixed,
@@ -344,20 +365,26 @@ def _clip(text: str, width: int = MAX_PARAM_WIDTH) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
-def table(records: Sequence[TrialRecord], objective: Objective | None, top: int | None = 10) -> str:
+def table(
+    records: Sequence[TrialRecord],
+    objective: Objective | None,
+    top: int | None = 10,
+    comparison: Comparison | None = None,
+) -> str:
     """The terminal table of one test function's trials, one row per configuration.
 
     A title line (function, trials, configurations, status counts, sort order); the parameters
     that do not vary on a ``fixed:`` line; then rank, the varying parameters, the metrics (the
     objective first, the others alphabetically, then ``fit_time``; ``mean ± std`` over repeats),
-    runs, the GPUs (only when some trial had any) and status. Rows are sorted as :func:`ranked`
-    does, cut to the ``top`` best (``None``: all) with a ``... N more configurations`` line, and
-    followed by a ``best:`` line when some configuration has a value for the objective. Plain
-    text except ``±``, no trailing spaces.
+    runs, the GPUs (only when some trial had any), the baseline verdict (with a ``comparison``)
+    and status. Rows are sorted as :func:`ranked` does, cut to the ``top`` best (``None``: all)
+    with a ``... N more configurations`` line, and followed by a ``best:`` line when some
+    configuration has a value for the objective, then the comparison's lines, indented under its
+    title. Plain text except ``±``, no trailing spaces.
     """
     if top is not None and top < 1:
         raise ValueError(f"top must be at least 1 (got {top})")
-    grid = _grid(records, objective)
+    grid = _grid(records, objective, comparison)
     shown = grid.rows if top is None else grid.rows[:top]
     n_params = grid.n_params
 
@@ -391,6 +418,9 @@ def table(records: Sequence[TrialRecord], objective: Objective | None, top: int 
         out.append(f"... {more} more configuration{'s' if more != 1 else ''}")
     if grid.best is not None:
         out.append(f"best: {grid.best}")
+    if comparison is not None and comparison.lines:
+        title, *verdicts = comparison.lines
+        out += [title, *(f"  {line}" for line in verdicts)]
     return "\n".join(out)
 
 
@@ -400,14 +430,18 @@ def table(records: Sequence[TrialRecord], objective: Objective | None, top: int 
 def markdown(
     records_by_function: Mapping[str, Sequence[TrialRecord]],
     objective_by_function: Mapping[str, Objective | None],
+    comparisons: Mapping[str, Comparison] | None = None,
 ) -> str:
     """A Markdown report: per test function a heading, a summary line, a GitHub table of every
-    configuration (sorted as the terminal table) and a best line. Fit for a CI job summary."""
+    configuration (sorted as the terminal table), a best line and, where the function was
+    compared with a baseline, its verdicts as a list. Fit for a CI job summary."""
     sections = []
+    comparisons = comparisons or {}
     for function, records in records_by_function.items():
         if not records:
             continue
-        grid = _grid(records, objective_by_function.get(function))
+        comparison = comparisons.get(function)
+        grid = _grid(records, objective_by_function.get(function), comparison)
         text = [f"## {_md_escape(function)}", "", _md_escape(grid.title[:1].upper() + grid.title[1:]) + "."]
         if grid.fixed:
             text += ["", f"Fixed: {_md_escape(grid.fixed)}"]
@@ -419,6 +453,10 @@ def markdown(
         text += [_md_row(map(_md_escape, row)) for row in grid.rows]
         if grid.best is not None:
             text += ["", f"**best:** {_md_escape(grid.best)}"]
+        if comparison is not None and comparison.lines:
+            title, *verdicts = comparison.lines
+            text += ["", f"**{_md_escape(title)}**", ""]
+            text += [f"- {_md_escape(line)}" for line in verdicts]
         sections.append("\n".join(text) + "\n")
     return "\n".join(sections)
 
@@ -441,13 +479,16 @@ def _csv_value(value: Any) -> Any:
     return canonical_json(value)
 
 
-def csv_rows(records: Iterable[TrialRecord]) -> tuple[list[str], list[dict[str, Any]]]:
+def csv_rows(
+    records: Iterable[TrialRecord], comparisons: Mapping[str, Comparison] | None = None
+) -> tuple[list[str], list[dict[str, Any]]]:
     """The CSV report's header and rows, one row per trial.
 
     Columns: test, function, config_id, run, status, ``param.NAME`` for every parameter (first
     seen order), ``metric.NAME`` for every metric (its last value; alphabetical), fit_time (the
-    trial's duration), worker, gpus (``0,1``), seed, message. Arrays and tables are JSON text;
-    absent cells are empty.
+    trial's duration), worker, gpus (``0,1``), seed, message, and with ``comparisons`` baseline
+    (the verdict of the trial's configuration). Arrays and tables are JSON text; absent cells are
+    empty.
     """
     records = list(records)
     params = list(dict.fromkeys(name for r in records for name in r.params))
@@ -455,6 +496,8 @@ def csv_rows(records: Iterable[TrialRecord]) -> tuple[list[str], list[dict[str, 
     header = ["test", "function", "config_id", "run", "status"]
     header += [f"param.{name}" for name in params] + [f"metric.{name}" for name in metrics]
     header += ["fit_time", "worker", "gpus", "seed", "message"]
+    if comparisons:
+        header.append("baseline")
     rows = []
     for r in records:
         row: dict[str, Any] = {"test": r.test, "function": r.function, "config_id": r.config_id}
@@ -463,19 +506,36 @@ def csv_rows(records: Iterable[TrialRecord]) -> tuple[list[str], list[dict[str, 
         row |= {f"metric.{name}": value for name, value in r.last().items()}
         row |= {"fit_time": r.duration, "worker": r.worker, "gpus": ",".join(map(str, r.gpus))}
         row |= {"seed": r.seed, "message": r.message}
+        if comparisons:
+            row["baseline"] = baseline_status(comparisons, r)
         rows.append(row)
     return header, rows
+
+
+def baseline_status(comparisons: Mapping[str, Comparison], record: TrialRecord) -> str | None:
+    """The baseline verdict of a trial's configuration; None where it was not compared."""
+    comparison = comparisons.get(record.function)
+    return None if comparison is None else comparison.statuses.get(record.config_id)
+
+
+def _jsonl_record(record: TrialRecord, comparisons: Mapping[str, Comparison] | None) -> dict[str, Any]:
+    data = record.to_dict() | {"last": record.last()}
+    if comparisons:
+        data["baseline"] = baseline_status(comparisons, record)
+    return data
 
 
 def export(
     records_by_function: Mapping[str, Sequence[TrialRecord]],
     objective_by_function: Mapping[str, Objective | None],
     path: str | Path,
+    comparisons: Mapping[str, Comparison] | None = None,
 ) -> None:
     """Write the trials to ``path`` in the format its suffix names (parent folders are created).
 
     ``.csv``: one row per trial (see :func:`csv_rows`). ``.jsonl``: one JSON object per trial,
-    ``TrialRecord.to_dict()`` plus ``last`` (each metric's last value), NaN written as ``NaN``.
+    ``TrialRecord.to_dict()`` plus ``last`` (each metric's last value) and, with ``comparisons``,
+    ``baseline`` (its configuration's verdict), NaN written as ``NaN``.
     ``.md``: see :func:`markdown`. Any other suffix raises ``ValueError`` before writing.
     """
     path = Path(path)
@@ -486,40 +546,49 @@ def export(
     records = [r for trials in records_by_function.values() for r in trials]
     path.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".csv":
-        header, rows = csv_rows(records)
+        header, rows = csv_rows(records, comparisons)
         with path.open("w", encoding="utf-8", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=header, lineterminator="\n")
             writer.writeheader()
             writer.writerows(rows)
     elif suffix == ".jsonl":
         lines = (
-            json.dumps(r.to_dict() | {"last": r.last()}, allow_nan=True, default=str) + "\n" for r in records
+            json.dumps(_jsonl_record(r, comparisons), allow_nan=True, default=str) + "\n" for r in records
         )
         path.write_text("".join(lines), encoding="utf-8")
     else:
-        path.write_text(markdown(records_by_function, objective_by_function), encoding="utf-8")
+        path.write_text(markdown(records_by_function, objective_by_function, comparisons), encoding="utf-8")
 
 
-def summary_dict(records: Sequence[TrialRecord], objective: Objective | None) -> dict[str, Any]:
+def summary_dict(
+    records: Sequence[TrialRecord], objective: Objective | None, comparison: Comparison | None = None
+) -> dict[str, Any]:
     """The aggregated configurations of one test function as plain data, best first (the
-    ``exp`` section of a JSON report)."""
+    ``exp`` section of a JSON report); with a ``comparison``, each configuration's ``baseline``
+    verdict and a ``baseline`` entry with the file and every verdict."""
     summaries = ranked(aggregate(records), objective)
     has_best = objective is not None and summaries and not math.isnan(summaries[0].value(objective.name))
-    return {
+    configurations: list[dict[str, Any]] = [
+        {
+            "config_id": s.config_id,
+            "params": s.params,
+            "runs": s.runs,
+            "statuses": s.statuses,
+            "metrics": {name: asdict(m) for name, m in s.metrics.items()},
+        }
+        for s in summaries
+    ]
+    summary: dict[str, Any] = {
         "objective": None if objective is None else str(objective),
         "trials": len(records),
-        "configurations": [
-            {
-                "config_id": s.config_id,
-                "params": s.params,
-                "runs": s.runs,
-                "statuses": s.statuses,
-                "metrics": {name: asdict(m) for name, m in s.metrics.items()},
-            }
-            for s in summaries
-        ],
+        "configurations": configurations,
         "best": summaries[0].config_id if has_best else None,
     }
+    if comparison is not None:
+        for entry in configurations:
+            entry["baseline"] = comparison.statuses.get(entry["config_id"])
+        summary["baseline"] = {"file": comparison.source, "verdicts": [dict(v) for v in comparison.verdicts]}
+    return summary
 
 
 def convergence_plot(

@@ -10,9 +10,11 @@ from typing import Any
 import pytest
 
 from pytest_exp import gpu, report
+from pytest_exp.baseline import write_baseline
+from pytest_exp.gate import Gate
 from pytest_exp.metrics import MetricRecorder
-from pytest_exp.session import ExpSession, OptSlot, slot_of, trial_of
-from pytest_exp.store import Store, StoreError
+from pytest_exp.session import ExpSession, OptSlot, Slot, slot_of, trial_of
+from pytest_exp.store import Store, StoreError, package_versions
 from pytest_exp.studies import Proposer
 from pytest_exp.trials import Objective, TrialRecord
 
@@ -44,6 +46,8 @@ def payload(item: pytest.Item, when: str, recorder: MetricRecorder | None, start
         "study": study,
         "trial": slot.index if isinstance(slot, OptSlot) else None,
     }
+    if isinstance(slot, Slot) and slot.plan.gate is not None:
+        return {"record": record, "gate": slot.plan.gate}
     return {"record": record}
 
 
@@ -79,6 +83,11 @@ class Results:
         self.running: pytest.Item | None = None
         self.proposer: Proposer | None = None
         self.store_error = ""
+        self.gate: Gate | None = None
+        if session.gating:
+            source = session.shown(session.baseline_path) if session.baseline_path is not None else ""
+            enforce = not session.updating_baseline
+            self.gate = Gate(session.baseline, source, session.tolerances(), enforce=enforce)
 
     def _on_finished(self, record: TrialRecord) -> None:
         if record.study is not None and self.proposer is not None:
@@ -124,6 +133,8 @@ class Results:
         if data is not None and "record" in data:
             record = self.records[report.nodeid] = TrialRecord(**dict(data["record"], test=report.nodeid))
             self.objectives[record.function] = Objective.parse(record.objective) if record.objective else None
+            if self.gate is not None and "gate" in data:
+                self.gate.register(record.function, data["gate"])
         elif data is not None and record is not None:
             record.metrics = data["metrics"]
             if data["objective"] is not None and record.objective is None:
@@ -143,9 +154,57 @@ class Results:
             record.status, record.message, record.duration = outcome, message, report.duration
         elif when == "teardown" and outcome == "failed" and record.status in ("passed", "running"):
             record.status, record.message = "error", message
+        if self.gate is not None and (when in ("call", "???") or (when == "setup" and outcome != "passed")):
+            self._settle(record, report)
         if when in ("???", "teardown"):
             record.finished = time.time()
             self._on_finished(record)
+
+    def _settle(self, record: TrialRecord, report: pytest.TestReport) -> None:
+        """A run of a configuration is over: when it was the last, the baseline's verdict fails
+        this report (or, when there is none to fail, the session)."""
+        assert self.gate is not None
+        failed = self.gate.settle(record)
+        if not failed:
+            return
+        text = "\n".join(failed)
+        if report.when == "call" and report.passed:
+            report.outcome = "failed"
+            report.longrepr = text
+            record.status, record.message = "failed", text
+        elif report.failed:  # its own failure comes first; the baseline's is a section under it
+            report.sections.append(("pytest-exp baseline", text))
+        else:
+            self.gate.unattached += [f"{record.test}: {line}" for line in failed[1:]]
+
+    def comparisons(self) -> dict[str, report.Comparison]:
+        """Each compared test function's baseline comparison, for the table and the exports."""
+        if self.gate is None:
+            return {}
+        self.gate.finish()
+        found = {f: self.gate.comparison(f) for f in self.by_function()}
+        return {f: c for f, c in found.items() if c is not None}
+
+    def save_baseline(self) -> str:
+        """Write the baseline this run was asked to save or update; the summary line that says so."""
+        updating = self.session.updating_baseline
+        path = self.session.baseline_path if updating else self.session.save_path
+        if self.gate is None or path is None:
+            return ""
+        records = [r for r in self.records.values() if r.function in self.gate.tests]
+        shown = self.session.shown(path)
+        if not records:
+            return f"exp: no grid trial ran: {shown} was not written"
+        keep = self.session.baseline if updating else None
+        try:
+            write_baseline(
+                path, records, self.gate.fingerprints(), self.session.seed, package_versions(), keep=keep
+            )
+        except OSError as e:
+            return f"exp: could not write the baseline {shown}: {e.strerror or e}"
+        tests = len({r.function for r in records})
+        done = "updated" if updating else "saved"
+        return f"baseline {done}: {shown} ({len(records)} trials of {tests} test{'s' if tests != 1 else ''})"
 
     def store_path(self) -> str:
         path = self.session.store_dir / "exp.sqlite"
@@ -158,7 +217,11 @@ class Results:
         return f"{self.store_path()} (run {self.run_id})"
 
     def json_section(self) -> dict[str, Any]:
-        tests = {f: report.summary_dict(rs, self.objectives.get(f)) for f, rs in self.by_function().items()}
+        comparisons = self.comparisons()
+        tests = {
+            f: report.summary_dict(rs, self.objectives.get(f), comparisons.get(f))
+            for f, rs in self.by_function().items()
+        }
         return {"store": self.store_path(), "run": self.run_id, "seed": self.session.seed, "tests": tests}
 
     def by_function(self) -> dict[str, list[TrialRecord]]:

@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 
 from pytest_exp import settings
+from pytest_exp.baseline import Baseline, BaselineError, fingerprint_error, read_baseline
+from pytest_exp.gate import TestGate
 from pytest_exp.metrics import MetricSink
 from pytest_exp.space import MAX_GRID, Grid, Space, SpaceError, Trial, config_id, derive_seed, suggest
 from pytest_exp.store import FILENAME, Store
@@ -39,6 +41,8 @@ class Plan:
     function: str
     grid: Grid
     objective: str | None
+    # What the controller needs to save or compare this test's trials; None without a baseline.
+    gate: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +110,67 @@ class ExpSession:
         space = self.cli["space"]
         if space is not None and not self.cli_space_path().is_file():
             raise pytest.UsageError(f"--exp-space {space}: space file not found")
+        self.baseline: Baseline | None = None
+        self._baseline_options()
+
+    # baselines --------------------------------------------------------------
+
+    def _baseline_options(self) -> None:
+        """Check the baseline options together, and read the baseline to compare with."""
+        compare = self.setting_path("baseline")
+        save = self.setting_path("save_baseline")
+        self.baseline_path, self.save_path = compare, save
+        if compare is None:
+            for needs in ("update_baseline", "tolerance", "baseline_strict"):
+                if self.cli[needs] is not None:
+                    raise pytest.UsageError(
+                        f"{settings.BY_NAME[needs].flag} applies to a baseline comparison: add "
+                        "--exp-baseline PATH (make the baseline once with --exp-save-baseline PATH)"
+                    )
+        if (compare is not None or save is not None) and self.cli["optimize"] is not None:
+            raise pytest.UsageError(
+                "--exp-baseline and --exp-save-baseline are for grid sweeps; they do not apply to "
+                "--exp-optimize"
+            )
+        if compare is None:
+            return
+        if save is not None and save.resolve() == compare.resolve():
+            raise pytest.UsageError(
+                f"--exp-save-baseline names the baseline this run compares with ({self.shown(compare)}): "
+                "use --exp-update-baseline to rewrite it from this run"
+            )
+        if self.updating_baseline and not compare.exists():
+            return  # the update creates it
+        try:
+            self.baseline = read_baseline(compare)
+        except BaselineError as e:
+            hint = "" if compare.exists() else f"; make one with --exp-save-baseline {self.shown(compare)}"
+            raise pytest.UsageError(f"{e}{hint}") from None
+        self.baseline.path = self.shown(compare)
+
+    @property
+    def updating_baseline(self) -> bool:
+        return bool(settings.resolve("update_baseline", self.cli, {}, self.ini))
+
+    @property
+    def gating(self) -> bool:
+        """Whether trials carry what the controller needs to save or compare a baseline."""
+        return self.baseline_path is not None or self.save_path is not None
+
+    def tolerances(self) -> dict[str, Any]:
+        """The default tolerances: the ini file's, then the command line's spec for each name."""
+        return {**self.ini.get("tolerance", {}), **(self.cli["tolerance"] or {})}
+
+    def _test_gate(self, function: str, space: Space, options: dict[str, Any], repeat: int) -> dict[str, Any]:
+        fingerprint = space.fingerprint()
+        if self.baseline is not None and not self.updating_baseline:
+            saved = self.baseline.tests.get(function)
+            if saved is not None and saved != fingerprint:
+                raise CollectError(str(fingerprint_error(self.baseline.path, function, saved, fingerprint)))
+        tolerance = options.get("tolerance") or {}
+        strict = settings.resolve("baseline_strict", self.cli, options, self.ini)
+        specs = ",".join(t.spec(name) for name, t in tolerance.items())
+        return TestGate(fingerprint, repeat, specs, bool(strict)).to_dict()
 
     def unused_space_note(self) -> str | None:
         """Why --exp-space did nothing, when this process collected tests and none was marked."""
@@ -118,17 +183,20 @@ class ExpSession:
         )
 
     def _store_dir(self) -> Path:
-        if self.cli["store"] is not None:
-            return Path(self.config.invocation_params.dir, self.cli["store"])
-        if "store" in self.ini:
-            return Path(self._ini_dir(), self.ini["store"])
-        return self.config.rootpath / ".pytest-exp"
+        return self.setting_path("store") or self.config.rootpath / ".pytest-exp"
 
-    def output_path(self, path: str) -> Path:
-        """An output file named on the command line (relative to where pytest started) or in
-        the ini file (relative to it)."""
-        on_cli = path in (self.cli["report"], self.cli["plot"])
-        return Path(self.config.invocation_params.dir if on_cli else self._ini_dir(), path)
+    def setting_path(self, name: str) -> Path | None:
+        """The file a path setting names: on the command line relative to where pytest started,
+        in the ini file relative to it; None when unset."""
+        if self.cli[name] is not None:
+            return Path(self.config.invocation_params.dir, self.cli[name])
+        if name in self.ini:
+            return Path(self._ini_dir(), self.ini[name])
+        return None
+
+    def shown(self, path: Path) -> str:
+        """``path`` as messages show it: relative to where pytest started, where it can be."""
+        return _relative(path, self.config.invocation_params.dir)
 
     def _ini_dir(self) -> Path:
         inipath = self.config.inipath
@@ -266,7 +334,8 @@ class ExpSession:
                 "run a sample of it with --exp-sample N",
                 source=space.source,
             )
-        plan = Plan(function, grid, settings.resolve("objective", self.cli, options, self.ini))
+        gate = self._test_gate(function, space, options, repeat) if self.gating else None
+        plan = Plan(function, grid, settings.resolve("objective", self.cli, options, self.ini), gate)
         argvalues: list[Any] = []
         ids = []
         for i, values, label in grid.rows(passed, grid.sample(sample) if sample is not None else None):

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any
 
+from pytest_exp.tolerance import SPEC_FORM, tolerance_setting
 from pytest_exp.trials import Objective
 
 # Spelled here, not imported from optimize.py: that module is only loaded when a study runs.
@@ -271,6 +272,43 @@ SETTINGS = (
         boolean,
         default=False,
         switch=True,
+    ),
+    Setting(
+        "baseline",
+        "compare each configuration's mean metrics with the baseline file PATH; a metric worse "
+        "beyond its tolerance fails the test (see --exp-tolerance).",
+        path_value,
+        metavar="PATH",
+    ),
+    Setting(
+        "save_baseline",
+        "write every trial's metrics to the baseline file PATH at the end (JSON lines, sorted).",
+        path_value,
+        metavar="PATH",
+    ),
+    Setting(
+        "update_baseline",
+        "rewrite the --exp-baseline file from this run: verdicts are shown, nothing fails.",
+        boolean,
+        default=False,
+        switch=True,
+    ),
+    Setting(
+        "tolerance",
+        f"how far metrics may move towards worse, {SPEC_FORM}, comma-separated; "
+        "a marker's specs beat these for its test (default: the objective's direction, exact; "
+        "any other metric: any change fails).",
+        tolerance_setting,
+        metavar="SPECS",
+        marker=tolerance_setting,
+    ),
+    Setting(
+        "baseline_strict",
+        "fail, not warn, when a configuration or metric is missing from the baseline or new in this run.",
+        boolean,
+        default=False,
+        switch=True,
+        marker=boolean,
     ),
 )
 BY_NAME = {s.name: s for s in SETTINGS}

@@ -90,6 +90,8 @@ def parse_tolerances(text: str) -> dict[str, Tolerance]:
     if not text.strip():
         return {}
     tolerances: dict[str, Tolerance] = {}
+    # Newlines separate specs too: an ini value may hold one spec per line.
+    text = ",".join(line for line in text.splitlines() if line.strip())
     for item in text.split(","):
         spec = item.strip()
         name, tolerance = _parse_spec(spec)

@@ -328,7 +328,8 @@ def test_fingerprint_mismatch_is_a_clear_error() -> None:
         compare(saved, baseline_of(saved, "aaaa", path="ci/base.jsonl"), "bbbb")
     assert str(info.value) == (
         "ci/base.jsonl: the baseline was made for a different space of tests/test_a.py::test_train "
-        "(fingerprint aaaa, now bbbb): rerun with --exp-save-baseline ci/base.jsonl to accept it"
+        "(fingerprint aaaa, now bbbb): accept the new space with --exp-baseline ci/base.jsonl "
+        "--exp-update-baseline"
     )
 
 

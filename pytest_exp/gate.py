@@ -1,0 +1,178 @@
+"""The CI gate of one run: when a configuration has all its runs, its verdicts against the
+baseline, and which of them fail its test. Lives in the controller (the process that sees every
+report); pure logic over :class:`~pytest_exp.trials.TrialRecord` (no pytest import).
+
+Workers put a :class:`TestGate` (as a plain dict) on each trial's setup report: the space
+fingerprint, how many runs each configuration has, the marker's tolerances and strictness. A
+configuration is judged when its last run settles (its call phase reported, or it errored, was
+skipped or crashed before one), on the mean over its runs; the verdict fails the report of that
+run. Configurations with runs that never settled (deselected, ``-x``, Ctrl-C) are judged at the end
+of the session on the runs they have.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from pytest_exp.baseline import WARNINGS, Baseline, BaselineError, Verdict, compare
+from pytest_exp.report import Comparison, assignments, varying
+from pytest_exp.tolerance import Tolerance, parse_tolerances
+from pytest_exp.trials import Objective, TrialRecord
+
+# Worst first: a configuration shows the first of its verdicts' statuses in this order.
+SEVERITY = ("regression", "missing-config", "missing-metric", "new-metric", "improved", "within")
+
+
+@dataclass(frozen=True)
+class TestGate:
+    """What the controller needs to know of one test function to save or compare its trials."""
+
+    __test__ = False  # not a pytest test class, whatever its name
+
+    fingerprint: str
+    runs: int
+    tolerance: str = ""
+    """The marker's tolerance specs, as text (plain values cross xdist)."""
+    strict: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def tolerances(self) -> dict[str, Tolerance]:
+        return parse_tolerances(self.tolerance)
+
+
+class Gate:
+    """The comparison of this run's trials with one baseline file (``baseline`` None: the run
+    only saves one). ``enforce`` False (``--exp-update-baseline``) reports verdicts without
+    failing anything."""
+
+    def __init__(
+        self,
+        baseline: Baseline | None,
+        source: str,
+        defaults: Mapping[str, Tolerance],
+        *,
+        enforce: bool = True,
+    ) -> None:
+        self.baseline = baseline
+        self.source = source
+        self.defaults = dict(defaults)
+        self.enforce = enforce
+        self.tests: dict[str, TestGate] = {}
+        self.verdicts: dict[str, dict[str, list[Verdict]]] = {}
+        # Lines of failed verdicts that reached no test report (judged at the end of the session).
+        self.unattached: list[str] = []
+        self._runs: dict[tuple[str, str], list[TrialRecord]] = {}
+        self._settled: set[str] = set()
+        self._changed: set[str] = set()
+
+    def register(self, function: str, data: Mapping[str, Any]) -> None:
+        if function not in self.tests:
+            self.tests[function] = TestGate(**data)
+
+    def fingerprints(self) -> dict[str, str]:
+        return {function: test.fingerprint for function, test in self.tests.items()}
+
+    def settle(self, record: TrialRecord) -> list[str]:
+        """Count one finished run of ``record``'s configuration; when it was the last, judge the
+        configuration. Returns the lines that fail this run's test (none: it passes)."""
+        test = self.tests.get(record.function)
+        if self.baseline is None or test is None or record.test in self._settled:
+            return []
+        self._settled.add(record.test)
+        key = (record.function, record.config_id)
+        runs = self._runs.setdefault(key, [])
+        runs.append(record)
+        if len(runs) < test.runs:
+            return []
+        failed = self._judge(key, test)
+        if not failed:
+            return []
+        over = f"mean of {len(runs)} runs" if len(runs) > 1 else "1 run"
+        return [f"worse than the baseline {self.source} ({over}):", *failed]
+
+    def finish(self) -> None:
+        """Judge the configurations still short of runs; their failures cannot fail a test
+        any more and go to :attr:`unattached`. Idempotent."""
+        for key, runs in self._runs.items():
+            if key[1] not in self.verdicts.get(key[0], {}):
+                label = _label(runs[0].params, list(runs[0].params))
+                self.unattached += [
+                    f"{key[0]} [{label}]: {line}" for line in self._judge(key, self.tests[key[0]])
+                ]
+
+    def _judge(self, key: tuple[str, str], test: TestGate) -> list[str]:
+        assert self.baseline is not None
+        function, config_id = key
+        runs = self._runs[key]
+        objective = Objective.parse(runs[0].objective) if runs[0].objective else None
+        try:
+            verdicts = compare(
+                runs,
+                self.baseline,
+                test.fingerprint,
+                defaults=self.defaults,
+                per_test=test.tolerances(),
+                objective=objective,
+                strict=test.strict,
+            )
+        except BaselineError as e:
+            if not self.enforce:  # an update accepts the new space
+                self._changed.add(function)
+                return []
+            return [str(e)]
+        self.verdicts.setdefault(function, {})[config_id] = verdicts
+        return [v.message() for v in verdicts if v.failed] if self.enforce else []
+
+    def comparison(self, function: str) -> Comparison | None:
+        """What the reports show of ``function``'s comparison; None when it was not compared."""
+        if function in self._changed:
+            line = f"baseline {self.source}: the space changed; its entries are replaced, not compared"
+            return Comparison(self.source, {}, [line], [])
+        by_config = self.verdicts.get(function)
+        if self.baseline is None or not by_config:
+            return None
+        statuses = {config_id: _worst(verdicts) for config_id, verdicts in by_config.items()}
+        every = sorted(
+            (v for verdicts in by_config.values() for v in verdicts),
+            key=lambda v: (not v.failed, SEVERITY.index(v.status)),
+        )
+        names = varying_names(by_config.values())
+        lines = [self._title(every, len(by_config))]
+        lines += [f"{_tag(v)}  {_label(v.params, names)}: {v.message()}" for v in every]
+        return Comparison(self.source, statuses, lines, [asdict(v) for v in every])
+
+    def _title(self, verdicts: Sequence[Verdict], configs: int) -> str:
+        counts: dict[str, int] = {}
+        for v in verdicts:
+            counts[v.status] = counts.get(v.status, 0) + 1
+        shown = ", ".join(f"{counts[s]} {s}" for s in SEVERITY if s in counts)
+        failed = sum(v.failed for v in verdicts)
+        outcome = f"{failed} failed" if failed else "passed"
+        if not self.enforce:
+            outcome = "not enforced: --exp-update-baseline"
+        plural = "s" if configs != 1 else ""
+        counted = f"{configs} configuration{plural}, {len(verdicts)} verdicts"
+        return f"baseline {self.source}: {counted}: {shown} ({outcome})"
+
+
+def varying_names(verdict_lists: Iterable[Sequence[Verdict]]) -> list[str]:
+    params = [verdicts[0].params for verdicts in verdict_lists if verdicts]
+    return varying(params) if len(params) > 1 else []
+
+
+def _label(params: Mapping[str, Any], names: Sequence[str]) -> str:
+    return assignments(params, names or list(params)) or "no parameters"
+
+
+def _worst(verdicts: Sequence[Verdict]) -> str:
+    return min((v.status for v in verdicts), key=SEVERITY.index)
+
+
+def _tag(verdict: Verdict) -> str:
+    if verdict.failed:
+        return "FAIL"
+    return "warn" if verdict.status in WARNINGS else "ok  "
