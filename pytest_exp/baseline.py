@@ -166,13 +166,16 @@ def write_baseline(
     os.replace(temporary, target)
 
 
-def read_baseline(path: str | os.PathLike[str]) -> Baseline:
-    """Read a baseline file; raises :class:`BaselineError` naming the file (and line) when it cannot."""
+def read_baseline(path: str | os.PathLike[str], name: str | None = None) -> Baseline:
+    """Read a baseline file; raises :class:`BaselineError` naming the file (and line) when it cannot.
+
+    ``name`` is how messages and the baseline's ``path`` show the file (default: ``path``)."""
+    shown = os.fspath(path) if name is None else name
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as e:
-        raise BaselineError(f"{os.fspath(path)}: cannot read the baseline ({e.strerror or e})") from None
-    return parse_baseline(text, os.fspath(path))
+        raise BaselineError(f"{shown}: cannot read the baseline ({e.strerror or e})") from None
+    return parse_baseline(text, shown)
 
 
 def parse_baseline(text: str, path: str) -> Baseline:
@@ -237,7 +240,7 @@ def _entry(data: Mapping[str, Any], path: str, number: int) -> BaselineEntry:
     for name, value in metrics.items():
         if not isinstance(value, (int, float)):
             raise BaselineError(f"{path}:{number}: metric {name!r} must be a number, got {value!r:.60}")
-        values[name] = float(value)
+        values[name] = value  # as written: an int read back as a float would be rewritten as one
     return BaselineEntry(function, config, params, run, values)
 
 

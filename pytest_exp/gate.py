@@ -141,9 +141,17 @@ class Gate:
             key=lambda v: (not v.failed, SEVERITY.index(v.status)),
         )
         names = varying_names(by_config.values())
+        tags = [self._tag(v) for v in every]
+        width = max(4, *map(len, tags))
         lines = [self._title(every, len(by_config))]
-        lines += [f"{_tag(v)}  {_label(v.params, names)}: {v.message()}" for v in every]
+        for tag, v in zip(tags, every, strict=True):
+            lines.append(f"{tag.ljust(width)}  {_label(v.params, names)}: {v.message()}")
         return Comparison(self.source, statuses, lines, [asdict(v) for v in every])
+
+    def _tag(self, verdict: Verdict) -> str:
+        if verdict.failed:
+            return "FAIL" if self.enforce else "accepted"
+        return "warn" if verdict.status in WARNINGS else "ok"
 
     def _title(self, verdicts: Sequence[Verdict], configs: int) -> str:
         counts: dict[str, int] = {}
@@ -170,9 +178,3 @@ def _label(params: Mapping[str, Any], names: Sequence[str]) -> str:
 
 def _worst(verdicts: Sequence[Verdict]) -> str:
     return min((v.status for v in verdicts), key=SEVERITY.index)
-
-
-def _tag(verdict: Verdict) -> str:
-    if verdict.failed:
-        return "FAIL"
-    return "warn" if verdict.status in WARNINGS else "ok  "

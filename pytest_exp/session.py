@@ -141,12 +141,12 @@ class ExpSession:
             )
         if self.updating_baseline and not compare.exists():
             return  # the update creates it
+        shown = self.shown(compare)
         try:
-            self.baseline = read_baseline(compare)
+            self.baseline = read_baseline(compare, shown)
         except BaselineError as e:
-            hint = "" if compare.exists() else f"; make one with --exp-save-baseline {self.shown(compare)}"
+            hint = "" if compare.exists() else f"; make one with --exp-save-baseline {shown}"
             raise pytest.UsageError(f"{e}{hint}") from None
-        self.baseline.path = self.shown(compare)
 
     @property
     def updating_baseline(self) -> bool:
