@@ -7,6 +7,10 @@ from pathlib import Path
 
 import pytest
 
+# Imported here, before pytester's in-process runs: those unload what a run imported, and numpy
+# refuses to be imported a second time in one process.
+pytest.importorskip("numpy")
+
 CI = Path(__file__).parent.parent / "examples" / "ci"
 
 
