@@ -120,6 +120,7 @@ class Gate:
                 strict=test.strict,
             )
         except BaselineError as e:
+            self.verdicts.setdefault(function, {})[config_id] = []  # judged: finish() must not again
             if not self.enforce:  # an update accepts the new space
                 self._changed.add(function)
                 return []

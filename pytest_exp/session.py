@@ -127,11 +127,15 @@ class ExpSession:
                         f"{settings.BY_NAME[needs].flag} applies to a baseline comparison: add "
                         "--exp-baseline PATH (make the baseline once with --exp-save-baseline PATH)"
                     )
-        if (compare is not None or save is not None) and self.cli["optimize"] is not None:
-            raise pytest.UsageError(
-                "--exp-baseline and --exp-save-baseline are for grid sweeps; they do not apply to "
-                "--exp-optimize"
-            )
+        if self.cli["optimize"] is not None:
+            if self.cli["baseline"] is not None or self.cli["save_baseline"] is not None:
+                raise pytest.UsageError(
+                    "--exp-baseline and --exp-save-baseline are for grid sweeps; they do not apply to "
+                    "--exp-optimize"
+                )
+            # A project's ini baseline gates its sweeps; a study run from the same project is none.
+            self.baseline_path = self.save_path = None
+            return
         if compare is None:
             return
         if save is not None and save.resolve() == compare.resolve():
