@@ -78,7 +78,8 @@ class Gate:
 
     def settle(self, record: TrialRecord) -> list[str]:
         """Count one finished run of ``record``'s configuration; when it was the last, judge the
-        configuration. Returns the lines that fail this run's test (none: it passes)."""
+        configuration. Returns what fails this run's test: a title line, then one line per failed
+        verdict (nothing: it passes)."""
         test = self.tests.get(record.function)
         if self.baseline is None or test is None or record.test in self._settled:
             return []

@@ -21,6 +21,7 @@ from pytest_exp.metrics import MetricSink
 from pytest_exp.space import MAX_GRID, Grid, Space, SpaceError, Trial, config_id, derive_seed, suggest
 from pytest_exp.store import FILENAME, Store
 from pytest_exp.studies import StudyPlan, counts_towards_budget, study_key
+from pytest_exp.tolerance import Tolerance
 from pytest_exp.trials import TrialRecord
 
 SEED_CACHE_KEY = "exp/seed"
@@ -161,7 +162,7 @@ class ExpSession:
         """Whether trials carry what the controller needs to save or compare a baseline."""
         return self.baseline_path is not None or self.save_path is not None
 
-    def tolerances(self) -> dict[str, Any]:
+    def tolerances(self) -> dict[str, Tolerance]:
         """The default tolerances: the ini file's, then the command line's spec for each name."""
         return {**self.ini.get("tolerance", {}), **(self.cli["tolerance"] or {})}
 
