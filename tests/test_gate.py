@@ -494,12 +494,3 @@ def test_save_without_grid_trials_writes_nothing(pytester: pytest.Pytester) -> N
     result = pytester.runpytest("--exp-save-baseline", BASE)
     result.assert_outcomes(passed=1)
     assert not (pytester.path / BASE).exists()
-
-
-def test_an_ini_baseline_leaves_optimization_runs_alone(pytester: pytest.Pytester) -> None:
-    project(pytester)
-    save(pytester)
-    pytester.makeini(f"[pytest]\nexp_baseline = {BASE}\n")
-    result = pytester.runpytest("--exp-optimize", "2", "--exp-surrogate", "random")
-    result.assert_outcomes(passed=2)
-    assert not [line for line in result.outlines if line.startswith(("baseline ", "worse than"))]

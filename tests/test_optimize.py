@@ -349,3 +349,12 @@ def test_grid_keyword_in_a_study_marker_is_a_collection_error(pytester: pytest.P
             "used by test_it.py::test_marked"
         ]
     )
+
+
+def test_an_ini_baseline_leaves_optimization_runs_alone(pytester: pytest.Pytester) -> None:
+    quadratic(pytester)
+    pytester.makefile(".jsonl", base='{"pytest-exp-baseline": 1, "seed": 0, "tests": {}, "versions": {}}\n')
+    pytester.makeini("[pytest]\nexp_baseline = base.jsonl\n")
+    result = pytester.runpytest("--exp-optimize", "2", "--exp-surrogate", "random")
+    result.assert_outcomes(passed=2)
+    assert not [line for line in result.outlines if line.startswith(("baseline ", "worse than"))]
