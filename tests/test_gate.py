@@ -494,3 +494,23 @@ def test_save_without_grid_trials_writes_nothing(pytester: pytest.Pytester) -> N
     result = pytester.runpytest("--exp-save-baseline", BASE)
     result.assert_outcomes(passed=1)
     assert not (pytester.path / BASE).exists()
+
+
+def test_a_crashed_worker_s_trial_fails_and_the_others_are_judged(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project(pytester)
+    save(pytester)
+    model = pytester.path / "test_train.py"
+    crash = '    if (lr, layers) == (0.1, 2) and os.environ.get("CRASH"):\n        os._exit(1)\n'
+    model.write_text(model.read_text().replace("    shift = ", crash + "    shift = "))
+    monkeypatch.setenv("CRASH", "1")
+    result = compare(pytester, "-n", "2")
+    result.assert_outcomes(passed=3, failed=1)
+    expect(
+        result,
+        "*   0.1       2     -     -  * missing-metric  crashed",
+        "baseline base.jsonl: 4 configurations, 8 verdicts: 2 missing-metric, 6 within (passed)",
+        "  warn  lr=0.1, layers=2: acc: not reported (baseline 0.9)",
+        "  warn  lr=0.1, layers=2: loss: not reported (baseline 0.2)",
+    )
