@@ -130,6 +130,10 @@ JOURNAL_GLOB = "journal-*.jsonl"
 FLUSH_AFTER_S = 1.0
 FLUSH_EVERY = 256
 TEXT_FIELDS = ("test", "function", "config_id", "status", "message", "worker")
+JSON_FIELDS = ("params", "metrics", "gpus")
+_TEXT_AT = tuple(TRIAL_FIELDS.index(f) for f in TEXT_FIELDS)
+JSON_AT = tuple(TRIAL_FIELDS.index(f) for f in JSON_FIELDS)
+_SEED_AT = TRIAL_FIELDS.index("seed")
 _INT64 = range(-(2**63), 2**63)
 
 
@@ -308,12 +312,15 @@ class Store:
         self._seq[run_id] += 1
         seq = self._seq[run_id]
         values = [getattr(record, f) for f in TRIAL_FIELDS]
+        for i in JSON_AT:  # encoded once: the journal line carries the text the row stores
+            values[i] = _dumps(values[i])
+        row = _trial_row(run_id, seq, values)
         if fcntl is None:  # no advisory locks (Windows): commit each trial as it comes
-            self._db.execute(INSERT_TRIAL, _trial_row(run_id, seq, values))
+            self._db.execute(INSERT_TRIAL, row)
             return
         line = _dumps([run_id, seq, values]) + "\n"
         os.write(self._journal(run_id), line.encode())
-        self._pending.append(_trial_row(run_id, seq, values))
+        self._pending.append(row)
         if len(self._pending) >= FLUSH_EVERY or time.monotonic() - self._flushed >= FLUSH_AFTER_S:
             self.flush()
 
@@ -506,20 +513,29 @@ def package_versions() -> dict[str, str]:
 
 
 def _trial_row(run_id: int, seq: int, values: list[Any]) -> tuple[Any, ...]:
-    """A trial's INSERT_TRIAL parameters from its TRIAL_FIELDS values (as journaled)."""
-    fields = dict(zip(TRIAL_FIELDS, values, strict=True))
-    for key in TEXT_FIELDS:
-        fields[key] = _text(fields[key])
-    for key in ("params", "metrics", "gpus"):
-        fields[key] = _dumps(fields[key])
-    fields["seed"] = _int_in(fields["seed"])
-    return (run_id, seq, *fields.values())
+    """A trial's INSERT_TRIAL parameters from its TRIAL_FIELDS values as journaled: params, metrics
+    and gpus already JSON text. (A journal written before that held them as values: those are
+    encoded here.)"""
+    row = list(values)
+    for i in _TEXT_AT:
+        row[i] = _text(row[i])
+    for i in JSON_AT:
+        if not isinstance(row[i], str):
+            row[i] = _dumps(row[i])
+    row[_SEED_AT] = _int_in(row[_SEED_AT])
+    return (run_id, seq, *row)
+
+
+# ensure_ascii (the default) keeps lone surrogates representable; default=str stores what JSON
+# cannot hold (TOML dates, arbitrary objects) as text rather than failing the run. Built once:
+# json.dumps with options builds an encoder per call.
+_ENCODER = json.JSONEncoder(allow_nan=True, default=str, separators=(",", ":"))
 
 
 def _dumps(x: Any) -> str:
-    # ensure_ascii (the default) keeps lone surrogates representable; default=str stores what JSON
-    # cannot hold (TOML dates, arbitrary objects) as text rather than failing the run.
-    return json.dumps(x, allow_nan=True, default=str, separators=(",", ":"))
+    if not x and isinstance(x, list):
+        return "[]"  # gpus, nearly always
+    return _ENCODER.encode(x)
 
 
 def _text(s: str) -> str | bytes:
