@@ -41,6 +41,8 @@ def plain_number(name: str, value: Any) -> Number:
 class MetricRecorder:
     """The metrics of one trial. Recording a name again extends its series (a learning curve)."""
 
+    __slots__ = ("recorded", "series")  # one lives as long as its test item: no __dict__ as well
+
     def __init__(self) -> None:
         self.series: dict[str, list[Number]] = {}
         self.recorded = 0  # values recorded so far: tells whether a report must carry the series again

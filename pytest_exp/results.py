@@ -22,20 +22,21 @@ if TYPE_CHECKING:
 ATTR = "exp_trial"
 
 
-class Live:
-    """One test while it runs in this process, from its setup to its teardown: its metrics and,
-    for a space trial, its slot and trial. Kept in the item's stash, so each phase looks it up once."""
+class Live(MetricRecorder):
+    """One test as it runs in this process: the recorder of its metrics and, for a space trial,
+    its slot and trial. Kept in the item's stash (one lookup per phase) for as long as the item
+    lives, so it is one object (these add up: the cyclic GC walks them all)."""
 
-    __slots__ = ("item", "objective", "previous", "recorder", "sent", "slot", "started", "trial")
+    __slots__ = ("item", "objective", "previous", "sent", "slot", "started", "trial")
 
     def __init__(self, item: pytest.Item, slot: Slot | OptSlot | None, trial: Trial | None) -> None:
+        super().__init__()
         self.item = item
-        self.recorder = MetricRecorder()
         self.slot = slot
         self.trial = trial
         self.started = 0.0
         self.objective: str | None = None
-        self.sent = 0  # recorder.recorded when a report last carried the metrics
+        self.sent = 0  # self.recorded when a report last carried the metrics
         self.previous = SINK.current  # a test running pytest (pytester) gets its recorder back
 
 
@@ -47,19 +48,25 @@ def start(item: pytest.Item) -> None:
     slot = slot_of(item)
     trial = None
     if isinstance(slot, Slot):
-        trial = item.stash.get(TRIAL, None)
-        if trial is None:
+        # ``in`` first: for a missing key Stash.get raises and catches a KeyError.
+        if TRIAL in item.stash:
+            trial = item.stash[TRIAL]
+        else:
             trial = item.stash[TRIAL] = slot.trial()
     elif slot is not None and session.proposer is not None:
         trial = assign_point(item, session.proposer)
     live = item.stash[LIVE] = Live(item, slot, trial)
-    SINK.current = live.recorder
+    SINK.current = live
     session.running = live
 
 
 def payload(item: pytest.Item, when: str, recorder: MetricRecorder | None, started: float) -> dict[str, Any]:
-    """The trial as plain data for one phase's report: who it is at setup, its metrics after."""
-    metrics = {k: list(v) for k, v in recorder.series.items()} if recorder else {}
+    """The trial as plain data for one phase's report: who it is at setup, its metrics after.
+
+    The metrics are the recorder's own series, not a copy: under xdist the report is sent as it
+    is made, and in one process the record then shares them with the item (fewer objects alive).
+    """
+    metrics = recorder.series if recorder is not None else {}
     if when != "setup":
         live = item.stash.get(LIVE, None)
         return {"metrics": metrics, "objective": live.objective if live is not None else None}
@@ -73,7 +80,7 @@ def payload(item: pytest.Item, when: str, recorder: MetricRecorder | None, start
         "params": trial.params,
         "seed": trial.seed,
         "metrics": metrics,
-        "worker": getattr(item.config, "workerinput", {}).get("workerid", "main"),
+        "worker": item.config.stash[STASH].worker,
         "gpus": gpu.owned(item.config),
         "started": started,
         "objective": slot.plan.objective,
@@ -114,6 +121,8 @@ class Results:
         self.proposer: Proposer | None = None
         self.store_error = ""
         self._parsed: dict[str, Objective] = {}
+        # What a failed write raises; the store's own errors join when it is imported.
+        self._store_errors: tuple[type[Exception], ...] = (OSError,)
 
     def _objective(self, text: str) -> Objective:
         parsed = self._parsed.get(text)
@@ -126,24 +135,33 @@ class Results:
             self.proposer.tell(record)
         if self.store_error:
             return
-        import sqlite3
+        try:
+            if self.store is None:
+                self.store = self._open_store()
+            self.store.add_trial(self.run_id, record)
+        except self._store_errors as e:
+            # The run goes on and its summary still shows every trial; the reason is printed.
+            self.store_error = f"exp: trials are not being stored: {e}"
+
+    def _open_store(self) -> Store:
+        import sqlite3  # here, not at import: a run without space trials needs neither
 
         from pytest_exp.store import Store, StoreError
 
+        self._store_errors = (StoreError, sqlite3.Error, OSError)
+        config = self.session.config
+        store = Store(self.session.store_dir)
         try:
-            if self.store is None:
-                config = self.session.config
-                self.store = Store(self.session.store_dir)
-                self.run_id = self.store.start_run(
-                    seed=self.session.seed,
-                    argv=list(config.invocation_params.args),
-                    rootdir=str(config.rootpath),
-                    name=self.session.run_name,
-                )
-            self.store.add_trial(self.run_id, record)
-        except (StoreError, sqlite3.Error, OSError) as e:
-            # The run goes on and its summary still shows every trial; the reason is printed.
-            self.store_error = f"exp: trials are not being stored: {e}"
+            self.run_id = store.start_run(
+                seed=self.session.seed,
+                argv=list(config.invocation_params.args),
+                rootdir=str(config.rootpath),
+                name=self.session.run_name,
+            )
+        except BaseException:
+            store.close()
+            raise
+        return store
 
     def finish(self, exitstatus: int) -> None:
         # Trials cut off by Ctrl-C (or -x, or a stop of xdist) are kept too, marked as such.
@@ -152,7 +170,7 @@ class Results:
             if record.finished is None:
                 if live is not None and live.item.nodeid == record.test:
                     # In this process the call never reported: take its metrics from the item.
-                    record.metrics = {k: list(v) for k, v in live.recorder.series.items()}
+                    record.metrics = {k: list(v) for k, v in live.series.items()}
                 record.status, record.finished = "interrupted", time.time()
                 record.message = record.message or "the session ended before this trial finished"
                 self._on_finished(record)
@@ -244,11 +262,10 @@ def annotate(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.Test
     if live is None:  # its setup hook did not run (another plugin's item, say)
         return
     when = call.when
-    recorder = live.recorder
     if when == "call" and report.passed:
-        problems = recorder.nonfinite() if recorder.recorded else []
+        problems = live.nonfinite() if live.recorded else []
         if isinstance(live.slot, OptSlot):
-            live.objective, problem = study_objective(live.slot.plan.objective, recorder)
+            live.objective, problem = study_objective(live.slot.plan.objective, live)
             problems += [problem] if problem else []
         if problems:
             report.outcome = "failed"
@@ -256,24 +273,21 @@ def annotate(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.Test
     if live.trial is not None:
         if when == "setup":
             live.started = call.start
-            setattr(report, ATTR, payload(item, when, recorder, call.start))
-            live.sent = recorder.recorded
-        elif live.sent != recorder.recorded or (when == "call" and live.objective is not None):
+            setattr(report, ATTR, payload(item, when, live, call.start))
+            live.sent = live.recorded
+        elif live.sent != live.recorded or (when == "call" and live.objective is not None):
             # Only what changed: the controller keeps the metrics the last report carried.
-            setattr(report, ATTR, payload(item, when, recorder, live.started))
-            live.sent = recorder.recorded
+            setattr(report, ATTR, payload(item, when, live, live.started))
+            live.sent = live.recorded
     if when == "teardown":
         SINK.current = live.previous
-        session = item.config.stash[STASH]
-        if session.running is live:
-            session.running = None
 
 
 def add_metric_properties(item: pytest.Item) -> None:
     """Each metric's last value as a user property (a junitxml property, a json-report entry)."""
     live = item.stash.get(LIVE, None)
-    if live is not None and live.recorder.recorded:
-        item.user_properties.extend((name, series[-1]) for name, series in live.recorder.series.items())
+    if live is not None and live.recorded:
+        item.user_properties.extend((name, series[-1]) for name, series in live.series.items())
 
 
 def json_metadata(item: pytest.Item) -> dict[str, Any]:
@@ -282,7 +296,7 @@ def json_metadata(item: pytest.Item) -> dict[str, Any]:
     if trial is None:
         return {}
     live = item.stash.get(LIVE, None)
-    metrics = {k: list(v) for k, v in live.recorder.series.items()} if live is not None else {}
+    metrics = {k: list(v) for k, v in live.series.items()} if live is not None else {}
     exp = {"config_id": trial.id, "run": trial.run, "seed": trial.seed, "params": trial.params}
     exp["gpus"] = gpu.owned(item.config)
     return {"exp": {**exp, "metrics": metrics}}

@@ -88,6 +88,7 @@ class ExpSession:
                     raise pytest.UsageError(str(e)) from None
         self.seed, self.seed_note = self._session_seed()
         workerinput = getattr(config, "workerinput", {})
+        self.worker: str = workerinput.get("workerid", "main")  # as the records name it
         self.run_name: str = workerinput.get("exp_run") or (
             time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
         )
@@ -95,8 +96,8 @@ class ExpSession:
         # Set by the plugin: the Proposer (controller or only process) or a worker's RemoteProposer.
         self.proposer: Any = None
         self.metric_sink = SINK
-        # The test running in this process (set at its setup, cleared after its teardown): what
-        # a trial cut off by Ctrl-C had recorded.
+        # The test this process runs or ran last (set at its setup): what a trial cut off by
+        # Ctrl-C had recorded. Under xdist the controller runs none.
         self.running: Live | None = None
         if settings.resolve("plot", self.cli, {}, self.ini) is not None and find_spec("matplotlib") is None:
             raise pytest.UsageError(

@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import operator
 import os
 import platform
 import sqlite3
@@ -134,6 +135,8 @@ JSON_FIELDS = ("params", "metrics", "gpus")
 _TEXT_AT = tuple(TRIAL_FIELDS.index(f) for f in TEXT_FIELDS)
 JSON_AT = tuple(TRIAL_FIELDS.index(f) for f in JSON_FIELDS)
 _SEED_AT = TRIAL_FIELDS.index("seed")
+_SCALAR_AT = tuple(i for i in range(len(TRIAL_FIELDS)) if i not in JSON_AT)
+_VALUES_OF = operator.attrgetter(*TRIAL_FIELDS)
 _INT64 = range(-(2**63), 2**63)
 
 
@@ -311,14 +314,18 @@ class Store:
             self._seq[run_id] = last or 0
         self._seq[run_id] += 1
         seq = self._seq[run_id]
-        values = [getattr(record, f) for f in TRIAL_FIELDS]
-        for i in JSON_AT:  # encoded once: the journal line carries the text the row stores
-            values[i] = _dumps(values[i])
+        values = list(_VALUES_OF(record))
+        # Encoded once: the row stores this text, and the journal line is put together from it.
+        encoded = [_dumps(values[i]) for i in JSON_AT]
+        for i, text in zip(JSON_AT, encoded, strict=True):
+            values[i] = text
         row = _trial_row(run_id, seq, values)
         if fcntl is None:  # no advisory locks (Windows): commit each trial as it comes
             self._db.execute(INSERT_TRIAL, row)
             return
-        line = _dumps([run_id, seq, values]) + "\n"
+        # [run_id, seq, the other fields in TRIAL_FIELDS order, params, metrics, gpus]
+        head = _ENCODER.encode([run_id, seq, *(values[i] for i in _SCALAR_AT)])
+        line = f"{head[:-1]},{','.join(encoded)}]\n"
         os.write(self._journal(run_id), line.encode())
         self._pending.append(row)
         if len(self._pending) >= FLUSH_EVERY or time.monotonic() - self._flushed >= FLUSH_AFTER_S:
@@ -377,7 +384,7 @@ class Store:
                 data = path.read_bytes()
                 # A line cut by the kill has no newline yet: the trial it held was not added.
                 lines = data.split(b"\n")[:-1]
-                rows = [_trial_row(*json.loads(line)) for line in lines]
+                rows = [_journaled_row(json.loads(line)) for line in lines]
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
                     self._db.executemany(INSERT_TRIAL, rows)
@@ -512,10 +519,20 @@ def package_versions() -> dict[str, str]:
 # --------------------------------------------------------------------------- encoding
 
 
+def _journaled_row(line: list[Any]) -> tuple[Any, ...]:
+    """The INSERT_TRIAL parameters of a journal line: ``[run_id, seq, <other fields>, params,
+    metrics, gpus]``, or ``[run_id, seq, <TRIAL_FIELDS values>]`` as written before."""
+    if len(line) == 3:
+        return _trial_row(*line)
+    values: list[Any] = [None] * len(TRIAL_FIELDS)
+    for i, value in zip(_SCALAR_AT + JSON_AT, line[2:], strict=True):
+        values[i] = value
+    return _trial_row(line[0], line[1], values)
+
+
 def _trial_row(run_id: int, seq: int, values: list[Any]) -> tuple[Any, ...]:
-    """A trial's INSERT_TRIAL parameters from its TRIAL_FIELDS values as journaled: params, metrics
-    and gpus already JSON text. (A journal written before that held them as values: those are
-    encoded here.)"""
+    """A trial's INSERT_TRIAL parameters from its TRIAL_FIELDS values: params, metrics and gpus as
+    JSON text (from add_trial) or as values (from a journal), which are encoded here."""
     row = list(values)
     for i in _TEXT_AT:
         row[i] = _text(row[i])

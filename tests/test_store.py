@@ -397,3 +397,9 @@ def test_any_record_round_trips(shared_store: Store, records: list[TrialRecord],
     assert [key(t) for t in back] == [key(r) for r in records]
     info = shared_store.run(None)
     assert (info.id, info.seed, info.trials) == (run_id, seed, len(records))
+
+
+def test_the_session_knows_the_store_file_without_importing_the_store() -> None:
+    from pytest_exp.session import STORE_FILE
+
+    assert STORE_FILE == FILENAME
