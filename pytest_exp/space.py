@@ -6,7 +6,6 @@ Pure Python on purpose: no pytest import, and skopt only inside ``Space.dimensio
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import hashlib
 import itertools
 import json
@@ -19,10 +18,15 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar, overload
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
+
+def _toml() -> Any:
+    """The TOML reader, imported on first use: a run that reads no space file never needs it."""
+    if sys.version_info >= (3, 11):
+        import tomllib as toml
+    else:  # pragma: no cover - Python 3.10 only
+        import tomli as toml
+    return toml
+
 
 TYPES = ("value", "list", "range", "random")
 DTYPES = ("float", "int")
@@ -54,6 +58,8 @@ class SpaceError(ValueError):
 
 
 def suggest(found: str, choices: Iterable[str]) -> str:
+    import difflib  # here: only a misspelled name needs it
+
     close = difflib.get_close_matches(found.lower(), list(choices), n=1)
     return f"; did you mean {_show(close[0])}?" if close else ""
 
@@ -627,9 +633,10 @@ class Space:
 
     @classmethod
     def from_toml(cls, text: str, *, source: str | None = None) -> Space:
+        toml = _toml()
         try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as e:
+            data = toml.loads(text)
+        except toml.TOMLDecodeError as e:
             raise SpaceError(f"invalid TOML: {e}", source=source) from None
         return cls.from_dict(data, source=source)
 

@@ -35,6 +35,7 @@ import platform
 import sqlite3
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -324,7 +325,7 @@ class Store:
             self._db.execute(INSERT_TRIAL, row)
             return
         # [run_id, seq, the other fields in TRIAL_FIELDS order, params, metrics, gpus]
-        head = _ENCODER.encode([run_id, seq, *(values[i] for i in _SCALAR_AT)])
+        head = _encode([run_id, seq, *(values[i] for i in _SCALAR_AT)])
         line = f"{head[:-1]},{','.join(encoded)}]\n"
         os.write(self._journal(run_id), line.encode())
         self._pending.append(row)
@@ -544,15 +545,41 @@ def _trial_row(run_id: int, seq: int, values: list[Any]) -> tuple[Any, ...]:
 
 
 # ensure_ascii (the default) keeps lone surrogates representable; default=str stores what JSON
-# cannot hold (TOML dates, arbitrary objects) as text rather than failing the run. Built once:
-# json.dumps with options builds an encoder per call.
+# cannot hold (TOML dates, arbitrary objects) as text rather than failing the run.
 _ENCODER = json.JSONEncoder(allow_nan=True, default=str, separators=(",", ":"))
+
+
+def _one_encoder() -> Callable[[Any], str]:
+    """``_ENCODER.encode``, with the C encoder built once: ``encode`` builds one per call, which
+    costs more than encoding a trial's small values. (No circular check: trial values are plain
+    data.) Falls back to ``encode`` where the json module's internals differ."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return _ENCODER.encode
+    try:
+        # As JSONEncoder.iterencode calls it (Python 3.10 to 3.13).
+        encoder = make(None, str, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, True)
+        probe: Any = {"a\udc80": [1, 0.5, math.nan, -math.inf, True, None, "\u00e9", Path("p")]}
+        if "".join(encoder(probe, 0)) != _ENCODER.encode(probe):
+            return _ENCODER.encode
+    except Exception:  # pragma: no cover - another Python's json internals
+        return _ENCODER.encode
+
+    def encode(x: Any) -> str:
+        return "".join(encoder(x, 0))
+
+    return encode
+
+
+_encode = _one_encoder()
 
 
 def _dumps(x: Any) -> str:
     if not x and isinstance(x, list):
         return "[]"  # gpus, nearly always
-    return _ENCODER.encode(x)
+    if isinstance(x, str):
+        return _ENCODER.encode(x)
+    return _encode(x)
 
 
 def _text(s: str) -> str | bytes:
