@@ -26,7 +26,7 @@ Variants are interleaved (rotated order) after one discarded warm-up round; medi
 Target: ``space + 3 metrics`` at most 1.10x the ``pytest.main`` time of plain parametrize without
 the plugin, serially and under ``-n 2`` (each against its own anchor).
 
-    python bench/metrics.py [--trials 2000] [--repeats 4] [--only plain,exp,plain2,exp2]
+    python bench/metrics.py [--trials 2000] [--repeats 4] [--only plain,exp,plain2,exp2] [--no-hypothesis]
 """
 
 from __future__ import annotations
@@ -52,7 +52,8 @@ from pytest_exp.store import Store
 
 TARGET = 1.10
 STORE = ".pytest-exp"
-PYTEST_ARGS = ("-q", "-p", "no:cacheprovider")
+PYTEST_ARGS = ["-q", "-p", "no:cacheprovider"]
+NO_HYPOTHESIS = ("-p", "no:hypothesispytest")
 NO_PLUGIN = ("-p", "no:exp")
 XDIST = ("-n", "2")
 METRICS = ("loss", "acc", "step")
@@ -286,6 +287,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=2000, help="tests (trials) per run")
     parser.add_argument("--repeats", type=int, default=4, help="measured rounds (median reported)")
+    parser.add_argument(
+        "--no-hypothesis",
+        action="store_true",
+        help="add -p no:hypothesispytest to every run (what a venv without hypothesis starts like)",
+    )
     parser.add_argument("--only", help="comma-separated variant keys (" + ", ".join(KEYS) + "); default: all")
     args = parser.parse_args(argv)
     only = KEYS if args.only is None else tuple(k.strip() for k in args.only.split(","))
@@ -297,6 +303,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.repeats < 1:
         parser.error("--repeats must be >= 1")
 
+    if args.no_hypothesis:
+        PYTEST_ARGS.extend(NO_HYPOTHESIS)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="exp-bench-") as tmp:
         root = Path(tmp)

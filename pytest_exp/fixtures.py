@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from pytest_exp import gpu
+from pytest_exp.metrics import SINK
 from pytest_exp.session import SLOT, STASH, OptSlot, Slot, trial_of
 from pytest_exp.space import Trial
 from pytest_exp.trials import safe_name
@@ -45,12 +46,13 @@ def exp_params(exp_trial: Trial) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
-def record_metric(request: pytest.FixtureRequest) -> Callable[[str, Any], None]:
+def record_metric() -> Callable[[str, Any], None]:
     """``record_metric(name, value)``: record a number for this trial; again for a series.
 
     The trial's value of a metric is the last one recorded. NaN or infinity fails the trial.
     """
-    return request.config.stash[STASH].metric_sink
+    # No ``request`` argument: pytest would build a FixtureDef for it in every test that asks.
+    return SINK
 
 
 @pytest.fixture

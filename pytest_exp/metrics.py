@@ -41,8 +41,11 @@ def plain_number(name: str, value: Any) -> Number:
 class MetricRecorder:
     """The metrics of one trial. Recording a name again extends its series (a learning curve)."""
 
+    __slots__ = ("recorded", "series")  # one lives as long as its test item: no __dict__ as well
+
     def __init__(self) -> None:
         self.series: dict[str, list[Number]] = {}
+        self.recorded = 0  # values recorded so far: tells whether a report must carry the series again
 
     def record(self, name: str, value: Any) -> None:
         __tracebackhide__ = True
@@ -50,6 +53,7 @@ class MetricRecorder:
             raise MetricError(f"record_metric: the name must be a non-empty string (got {name!r})")
         value = plain_number(name, value)  # before setdefault: a refused value leaves no empty series
         self.series.setdefault(name, []).append(value)
+        self.recorded += 1
 
     def nonfinite(self) -> list[str]:
         """Why the trial must fail: one line per metric whose value is NaN or infinite."""
@@ -64,8 +68,9 @@ class MetricRecorder:
 class MetricSink:
     """``record_metric`` as tests get it: records into the recorder of the test running now.
 
-    One per process (a session fixture): a function-scoped fixture would cost every trial more
-    than everything else the plugin does for it.
+    One per process (``SINK``, a session fixture that asks for nothing, not even ``request``): a
+    function-scoped fixture, or one that asks for ``request``, costs every test a fixture lookup.
+    A pytest run inside a test (pytester) sets its own tests' recorders and puts the outer one back.
     """
 
     def __init__(self) -> None:
@@ -76,3 +81,6 @@ class MetricSink:
         if self.current is None:
             raise MetricError(f"record_metric({name!r}, ...) was called outside a running test")
         self.current.record(name, value)
+
+
+SINK = MetricSink()

@@ -11,9 +11,8 @@ import pytest
 
 from pytest_exp import gpu, report, settings
 from pytest_exp.fixtures import _exp_slot, exp_dir, exp_gpus, exp_params, exp_trial, record_metric
-from pytest_exp.metrics import MetricRecorder
-from pytest_exp.results import RECORDER, Results, add_metric_properties, annotate, json_metadata
-from pytest_exp.session import STASH, ExpSession, assign_point
+from pytest_exp.results import Results, add_metric_properties, annotate, json_metadata, start
+from pytest_exp.session import STASH, ExpSession
 from pytest_exp.studies import Proposer, ProposerServer, RemoteProposer
 
 __all__ = ["_exp_slot", "exp_dir", "exp_gpus", "exp_params", "exp_trial", "record_metric"]
@@ -120,10 +119,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    session = item.config.stash[STASH]
-    session.metric_sink.current = item.stash[RECORDER] = MetricRecorder()
-    if session.proposer is not None:
-        assign_point(item, session.proposer)
+    start(item)  # before the fixtures: an optimization trial gets its point here
 
 
 @pytest.hookimpl(wrapper=True)
@@ -134,9 +130,7 @@ def pytest_runtest_makereport(
         # Before the report exists, so it carries them: junitxml properties, json-report too.
         add_metric_properties(item)
     rep = yield
-    annotate(item, call, rep)
-    if call.when == "teardown":
-        item.config.stash[STASH].metric_sink.current = None
+    annotate(item, call, rep)  # after the teardown's report it also puts the outer recorder back
     return rep
 
 
@@ -157,13 +151,6 @@ class ControllerHooks:
         self.plots: list[Path] = []
         self.plot_error = ""
         self.baseline_note = ""
-
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_protocol(self, item: pytest.Item) -> Generator[None, object, object]:
-        self.results.running = item
-        result = yield  # a KeyboardInterrupt leaves ``running`` set: finish() reads its metrics
-        self.results.running = None
-        return result
 
     @pytest.hookimpl(tryfirst=True)  # a baseline verdict may fail the report: before anyone reads it
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:

@@ -3,47 +3,89 @@
 
 from __future__ import annotations
 
-import sqlite3
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pytest_exp import gpu, report
-from pytest_exp.baseline import write_baseline
-from pytest_exp.gate import Gate
-from pytest_exp.metrics import MetricRecorder
-from pytest_exp.session import ExpSession, OptSlot, Slot, slot_of, trial_of
-from pytest_exp.store import Store, StoreError, package_versions
+from pytest_exp.metrics import SINK, MetricRecorder
+from pytest_exp.session import STASH, TRIAL, ExpSession, OptSlot, Slot, assign_point, slot_of, trial_of
+from pytest_exp.space import Trial
 from pytest_exp.studies import Proposer
 from pytest_exp.trials import Objective, TrialRecord
+
+if TYPE_CHECKING:
+    from pytest_exp.gate import Gate
+    from pytest_exp.store import Store
 
 # Name of the report attribute that carries a trial's record to the controller.
 ATTR = "exp_trial"
 
 
+class Live(MetricRecorder):
+    """One test as it runs in this process: the recorder of its metrics and, for a space trial,
+    its slot and trial. Kept in the item's stash (one lookup per phase) for as long as the item
+    lives, so it is one object (these add up: the cyclic GC walks them all)."""
+
+    __slots__ = ("item", "objective", "previous", "sent", "slot", "started", "trial")
+
+    def __init__(self, item: pytest.Item, slot: Slot | OptSlot | None, trial: Trial | None) -> None:
+        super().__init__()
+        self.item = item
+        self.slot = slot
+        self.trial = trial
+        self.started = 0.0
+        self.objective: str | None = None
+        self.sent = 0  # self.recorded when a report last carried the metrics
+        self.previous = SINK.current  # a test running pytest (pytester) gets its recorder back
+
+
+def start(item: pytest.Item) -> None:
+    """Before any fixture of the item is set up (tryfirst): its recorder becomes the one
+    ``record_metric`` records into and, for a space trial, its trial is fixed (an optimization
+    trial asks the proposer for its point now)."""
+    session = item.config.stash[STASH]
+    slot = slot_of(item)
+    trial = None
+    if isinstance(slot, Slot):
+        # ``in`` first: for a missing key Stash.get raises and catches a KeyError.
+        if TRIAL in item.stash:
+            trial = item.stash[TRIAL]
+        else:
+            trial = item.stash[TRIAL] = slot.trial()
+    elif slot is not None and session.proposer is not None:
+        trial = assign_point(item, session.proposer)
+    live = item.stash[LIVE] = Live(item, slot, trial)
+    SINK.current = live
+    session.running = live
+
+
 def payload(item: pytest.Item, when: str, recorder: MetricRecorder | None, started: float) -> dict[str, Any]:
-    """The trial as plain data for one phase's report: who it is at setup, its metrics after."""
-    metrics = {k: list(v) for k, v in recorder.series.items()} if recorder else {}
+    """The trial as plain data for one phase's report: who it is at setup, its metrics after.
+
+    The metrics are the recorder's own series, not a copy: under xdist the report is sent as it
+    is made, and in one process the record then shares them with the item (fewer objects alive).
+    """
+    metrics = recorder.series if recorder is not None else {}
     if when != "setup":
-        return {"metrics": metrics, "objective": item.stash.get(OBJECTIVE, None)}
+        live = item.stash.get(LIVE, None)
+        return {"metrics": metrics, "objective": live.objective if live is not None else None}
     slot, trial = slot_of(item), trial_of(item)
     assert slot is not None  # annotate() sends payloads for space trials only
     assert trial is not None
-    study = slot.plan.key if isinstance(slot, OptSlot) else None
     record = {
-        "test": "",
         "function": slot.plan.function,
         "config_id": trial.id,
         "run": trial.run,
         "params": trial.params,
         "seed": trial.seed,
         "metrics": metrics,
-        "worker": getattr(item.config, "workerinput", {}).get("workerid", "main"),
+        "worker": item.config.stash[STASH].worker,
         "gpus": gpu.owned(item.config),
         "started": started,
         "objective": slot.plan.objective,
-        "study": study,
+        "study": slot.plan.key if isinstance(slot, OptSlot) else None,
         "trial": slot.index if isinstance(slot, OptSlot) else None,
     }
     if isinstance(slot, Slot) and slot.plan.gate is not None:
@@ -79,15 +121,24 @@ class Results:
         self.session = session
         self.store: Store | None = None
         self.run_id = 0
-        # The item running in this process (not under xdist), for a trial cut off mid-call.
-        self.running: pytest.Item | None = None
         self.proposer: Proposer | None = None
         self.store_error = ""
+        self._parsed: dict[str, Objective] = {}
+        # What a failed write raises; the store's own errors join when it is imported.
+        self._store_errors: tuple[type[Exception], ...] = (OSError,)
         self.gate: Gate | None = None
         if session.gating:
+            from pytest_exp.gate import Gate  # here: runs without a baseline never need it
+
             source = session.shown(session.baseline_path) if session.baseline_path is not None else ""
             enforce = not session.updating_baseline
             self.gate = Gate(session.baseline, source, session.tolerances(), enforce=enforce)
+
+    def _objective(self, text: str) -> Objective:
+        parsed = self._parsed.get(text)
+        if parsed is None:
+            parsed = self._parsed[text] = Objective.parse(text)
+        return parsed
 
     def _on_finished(self, record: TrialRecord) -> None:
         if record.study is not None and self.proposer is not None:
@@ -96,25 +147,38 @@ class Results:
             return
         try:
             if self.store is None:
-                config = self.session.config
-                self.store = Store(self.session.store_dir)
-                self.run_id = self.store.start_run(
-                    seed=self.session.seed,
-                    argv=list(config.invocation_params.args),
-                    rootdir=str(config.rootpath),
-                    name=self.session.run_name,
-                )
+                self.store = self._open_store()
             self.store.add_trial(self.run_id, record)
-        except (StoreError, sqlite3.Error, OSError) as e:
+        except self._store_errors as e:
             # The run goes on and its summary still shows every trial; the reason is printed.
             self.store_error = f"exp: trials are not being stored: {e}"
 
+    def _open_store(self) -> Store:
+        import sqlite3  # here, not at import: a run without space trials needs neither
+
+        from pytest_exp.store import Store, StoreError
+
+        self._store_errors = (StoreError, sqlite3.Error, OSError)
+        config = self.session.config
+        store = Store(self.session.store_dir)
+        try:
+            self.run_id = store.start_run(
+                seed=self.session.seed,
+                argv=list(config.invocation_params.args),
+                rootdir=str(config.rootpath),
+                name=self.session.run_name,
+            )
+        except BaseException:
+            store.close()
+            raise
+        return store
+
     def finish(self, exitstatus: int) -> None:
         # Trials cut off by Ctrl-C (or -x, or a stop of xdist) are kept too, marked as such.
+        live = self.session.running  # the test this process was running, if any (never under xdist)
         for record in self.records.values():
             if record.finished is None:
-                live = self.running.stash.get(RECORDER, None) if self.running is not None else None
-                if live is not None and self.running is not None and self.running.nodeid == record.test:
+                if live is not None and live.item.nodeid == record.test:
                     # In this process the call never reported: take its metrics from the item.
                     record.metrics = {k: list(v) for k, v in live.series.items()}
                 record.status, record.finished = "interrupted", time.time()
@@ -129,34 +193,49 @@ class Results:
     def add(self, report: pytest.TestReport) -> None:
         # Read once, then dropped: the terminal reporter keeps every report to the end of the run.
         data = report.__dict__.pop(ATTR, None)
-        record = self.records.get(report.nodeid)
-        if data is not None and "record" in data:
-            record = self.records[report.nodeid] = TrialRecord(**dict(data["record"], test=report.nodeid))
-            self.objectives[record.function] = Objective.parse(record.objective) if record.objective else None
+        if data is None:
+            # A later phase that recorded nothing new, an xdist crash report, or not a trial.
+            if not self.records:
+                return
+            record = self.records.get(report.nodeid)
+            if record is None:
+                return
+        elif "record" in data:
+            record = self.records[report.nodeid] = TrialRecord(test=report.nodeid, **data["record"])
+            objective = record.objective
+            self.objectives[record.function] = self._objective(objective) if objective else None
             if self.gate is not None and "gate" in data:
                 self.gate.register(record.function, data["gate"])
-        elif data is not None and record is not None:
+        else:
+            record = self.records.get(report.nodeid)
+            if record is None:
+                return
             record.metrics = data["metrics"]
             if data["objective"] is not None and record.objective is None:
                 record.objective = data["objective"]
-                self.objectives[record.function] = Objective.parse(record.objective)
-        if record is None:
-            return  # not a space trial
+                self.objectives[record.function] = self._objective(record.objective)
         when: str = report.when or ""  # xdist's crash report says "???", outside the declared type
         outcome = report.outcome
-        message = _message(report)
-        if when == "???":  # xdist: the worker died while running this item
-            record.status, record.message = "crashed", message
-        elif when == "setup" and outcome != "passed":
-            record.status = "skipped" if outcome == "skipped" else "error"
-            record.message = message
-        elif when == "call":
-            record.status, record.message, record.duration = outcome, message, report.duration
-        elif when == "teardown" and outcome == "failed" and record.status in ("passed", "running"):
-            record.status, record.message = "error", message
-        if self.gate is not None and (when in ("call", "???") or (when == "setup" and outcome != "passed")):
-            self._settle(record, report)
-        if when in ("???", "teardown"):
+        if when == "call":
+            record.status, record.duration = outcome, report.duration
+            record.message = "" if outcome == "passed" else _message(report)
+            if self.gate is not None:
+                self._settle(record, report)
+        elif when == "teardown":
+            if outcome == "failed" and record.status in ("passed", "running"):
+                record.status, record.message = "error", _message(report)
+            record.finished = time.time()
+            self._on_finished(record)
+        elif when == "setup":
+            if outcome != "passed":
+                record.status = "skipped" if outcome == "skipped" else "error"
+                record.message = _message(report)
+                if self.gate is not None:
+                    self._settle(record, report)
+        elif when == "???":  # xdist: the worker died while running this item
+            record.status, record.message = "crashed", _message(report)
+            if self.gate is not None:
+                self._settle(record, report)
             record.finished = time.time()
             self._on_finished(record)
 
@@ -187,6 +266,9 @@ class Results:
 
     def save_baseline(self) -> str:
         """Write the baseline this run was asked to save or update; the summary line that says so."""
+        from pytest_exp.baseline import write_baseline
+        from pytest_exp.store import package_versions
+
         updating = self.session.updating_baseline
         path = self.session.baseline_path if updating else self.session.save_path
         if self.gate is None or path is None:
@@ -242,35 +324,41 @@ def _message(report: pytest.TestReport) -> str:
     return str(report.longrepr or "")
 
 
-RECORDER = pytest.StashKey[MetricRecorder]()
-STARTED = pytest.StashKey[float]()
-OBJECTIVE = pytest.StashKey["str | None"]()
+LIVE = pytest.StashKey[Live]()
 
 
 def annotate(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport) -> None:
     """Put the trial on a report; fail a passing call that recorded a NaN or infinite metric."""
-    if call.when == "setup":
-        item.stash[STARTED] = call.start
-    recorder = item.stash.get(RECORDER, None)
-    slot = slot_of(item)
-    if call.when == "call" and report.passed:
-        problems = recorder.nonfinite() if recorder is not None else []
-        if isinstance(slot, OptSlot):
-            objective, problem = study_objective(slot.plan.objective, recorder)
-            item.stash[OBJECTIVE] = objective
+    live = item.stash.get(LIVE, None)
+    if live is None:  # its setup hook did not run (another plugin's item, say)
+        return
+    when = call.when
+    if when == "call" and report.passed:
+        problems = live.nonfinite() if live.recorded else []
+        if isinstance(live.slot, OptSlot):
+            live.objective, problem = study_objective(live.slot.plan.objective, live)
             problems += [problem] if problem else []
         if problems:
             report.outcome = "failed"
             report.longrepr = "\n".join(problems)
-    if slot is not None and trial_of(item) is not None:
-        setattr(report, ATTR, payload(item, call.when, recorder, item.stash.get(STARTED, call.start)))
+    if live.trial is not None:
+        if when == "setup":
+            live.started = call.start
+            setattr(report, ATTR, payload(item, when, live, call.start))
+            live.sent = live.recorded
+        elif live.sent != live.recorded or (when == "call" and live.objective is not None):
+            # Only what changed: the controller keeps the metrics the last report carried.
+            setattr(report, ATTR, payload(item, when, live, live.started))
+            live.sent = live.recorded
+    if when == "teardown":
+        SINK.current = live.previous
 
 
 def add_metric_properties(item: pytest.Item) -> None:
     """Each metric's last value as a user property (a junitxml property, a json-report entry)."""
-    recorder = item.stash.get(RECORDER, None)
-    if recorder is not None:
-        item.user_properties.extend((name, series[-1]) for name, series in recorder.series.items())
+    live = item.stash.get(LIVE, None)
+    if live is not None and live.recorded:
+        item.user_properties.extend((name, series[-1]) for name, series in live.series.items())
 
 
 def json_metadata(item: pytest.Item) -> dict[str, Any]:
@@ -278,8 +366,8 @@ def json_metadata(item: pytest.Item) -> dict[str, Any]:
     trial = trial_of(item)
     if trial is None:
         return {}
-    recorder = item.stash.get(RECORDER, None)
-    metrics = {k: list(v) for k, v in recorder.series.items()} if recorder else {}
+    live = item.stash.get(LIVE, None)
+    metrics = {k: list(v) for k, v in live.series.items()} if live is not None else {}
     exp = {"config_id": trial.id, "run": trial.run, "seed": trial.seed, "params": trial.params}
     exp["gpus"] = gpu.owned(item.config)
     return {"exp": {**exp, "metrics": metrics}}

@@ -10,19 +10,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pytest_exp import settings
-from pytest_exp.baseline import Baseline, BaselineError, fingerprint_error, read_baseline
-from pytest_exp.gate import TestGate
-from pytest_exp.metrics import MetricSink
+from pytest_exp.metrics import SINK
 from pytest_exp.space import MAX_GRID, Grid, Space, SpaceError, Trial, config_id, derive_seed, suggest
-from pytest_exp.store import FILENAME, Store
 from pytest_exp.studies import StudyPlan, counts_towards_budget, study_key
 from pytest_exp.tolerance import Tolerance
 from pytest_exp.trials import TrialRecord
+
+if TYPE_CHECKING:
+    from pytest_exp.baseline import Baseline
+    from pytest_exp.results import Live
+
+# The store (and sqlite3) is imported when a run first needs it: a run without space tests never does.
+STORE_FILE = "exp.sqlite"  # store.FILENAME
 
 SEED_CACHE_KEY = "exp/seed"
 OPTIMIZER_SETTINGS = ("surrogate", "acq", "initial_points", "liar")
@@ -88,13 +92,17 @@ class ExpSession:
                     raise pytest.UsageError(str(e)) from None
         self.seed, self.seed_note = self._session_seed()
         workerinput = getattr(config, "workerinput", {})
+        self.worker: str = workerinput.get("workerid", "main")  # as the records name it
         self.run_name: str = workerinput.get("exp_run") or (
             time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
         )
         self.store_dir = self._store_dir()
         # Set by the plugin: the Proposer (controller or only process) or a worker's RemoteProposer.
         self.proposer: Any = None
-        self.metric_sink = MetricSink()
+        self.metric_sink = SINK
+        # The test this process runs or ran last (set at its setup): what a trial cut off by
+        # Ctrl-C had recorded. Under xdist the controller runs none.
+        self.running: Live | None = None
         if settings.resolve("plot", self.cli, {}, self.ini) is not None and find_spec("matplotlib") is None:
             raise pytest.UsageError(
                 "--exp-plot needs matplotlib, which is not installed: pip install 'pytest-exp[plot]'"
@@ -146,6 +154,8 @@ class ExpSession:
             )
         if self.updating_baseline and not compare.exists():
             return  # the update creates it
+        from pytest_exp.baseline import BaselineError, read_baseline  # only runs with a baseline need it
+
         shown = self.shown(compare)
         try:
             self.baseline = read_baseline(compare, shown)
@@ -167,6 +177,9 @@ class ExpSession:
         return {**self.ini.get("tolerance", {}), **(self.cli["tolerance"] or {})}
 
     def _test_gate(self, function: str, space: Space, options: dict[str, Any], repeat: int) -> dict[str, Any]:
+        from pytest_exp.baseline import fingerprint_error
+        from pytest_exp.gate import TestGate
+
         fingerprint = space.fingerprint()
         if self.baseline is not None and not self.updating_baseline:
             saved = self.baseline.tests.get(function)
@@ -386,23 +399,29 @@ class ExpSession:
 
     def study_history(self, study: str) -> list[TrialRecord]:
         """Every stored trial of a study (the proposer replays them before proposing)."""
-        if not (self.store_dir / FILENAME).exists():
+        if not (self.store_dir / STORE_FILE).exists():
             return []
+        from pytest_exp.store import Store
+
         with Store.open_existing(self.store_dir) as store:
             return store.study_trials(study, before_run=self.run_name)
 
     def previous_study(self, function: str) -> tuple[str, int] | None:
         """The latest study of a test function in the store, and the run that last added to it."""
-        if not (self.store_dir / FILENAME).exists():
+        if not (self.store_dir / STORE_FILE).exists():
             return None
+        from pytest_exp.store import Store
+
         with Store.open_existing(self.store_dir) as store:
             return store.latest_study(function)
 
     def _continue_study(self, function: str, base: str) -> tuple[str, set[int]]:
         """The study to continue (or start) and the trial slots it already used."""
         new = f"{base}/{self.run_name}"
-        if settings.resolve("fresh", self.cli, {}, self.ini) or not (self.store_dir / FILENAME).exists():
+        if settings.resolve("fresh", self.cli, {}, self.ini) or not (self.store_dir / STORE_FILE).exists():
             return new, set()
+        from pytest_exp.store import Store
+
         with Store.open_existing(self.store_dir) as store:
             latest = store.latest_study(function)
             if latest is None or not latest[0].startswith(base + "/"):
@@ -429,12 +448,14 @@ def slot_of(item: pytest.Item) -> Slot | OptSlot | None:
     return slot if isinstance(slot, (Slot, OptSlot)) else None
 
 
-def assign_point(item: pytest.Item, proposer: Any) -> None:
+def assign_point(item: pytest.Item, proposer: Any) -> Trial | None:
     """Before an optimization trial's fixtures are set up: ask the proposer for its point and
     put the values where direct parametrization would have put them."""
     slot = slot_of(item)
-    if not isinstance(slot, OptSlot) or TRIAL in item.stash:
-        return
+    if not isinstance(slot, OptSlot):
+        return None
+    if TRIAL in item.stash:
+        return item.stash[TRIAL]
     params = proposer.ask(slot.plan.spec(), slot.index)
     callspec = item.callspec  # type: ignore[attr-defined]
     for name in callspec.params:
@@ -442,7 +463,8 @@ def assign_point(item: pytest.Item, proposer: Any) -> None:
             callspec.params[name] = params[name]
     # From the study's identity, not its epoch: trial-007 gets the same seed in every attempt.
     seed = derive_seed(slot.plan.settings["seed"], slot.plan.key.split("/")[0], slot.index)
-    item.stash[TRIAL] = Trial(config_id(params), 1, seed, params)
+    trial = item.stash[TRIAL] = Trial(config_id(params), 1, seed, params)
+    return trial
 
 
 TRIAL = pytest.StashKey[Trial]()

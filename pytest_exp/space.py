@@ -6,23 +6,27 @@ Pure Python on purpose: no pytest import, and skopt only inside ``Space.dimensio
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import hashlib
 import itertools
 import json
 import math
 import random
 import sys
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar, overload
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
+
+def _toml() -> Any:
+    """The TOML reader, imported on first use: a run that reads no space file never needs it."""
+    if sys.version_info >= (3, 11):
+        import tomllib as toml
+    else:  # pragma: no cover - Python 3.10 only
+        import tomli as toml
+    return toml
+
 
 TYPES = ("value", "list", "range", "random")
 DTYPES = ("float", "int")
@@ -54,6 +58,8 @@ class SpaceError(ValueError):
 
 
 def suggest(found: str, choices: Iterable[str]) -> str:
+    import difflib  # here: only a misspelled name needs it
+
     close = difflib.get_close_matches(found.lower(), list(choices), n=1)
     return f"; did you mean {_show(close[0])}?" if close else ""
 
@@ -106,9 +112,14 @@ def _freeze(x: Any) -> Any:
     return (_kind(x), x)
 
 
+_SCALARS = frozenset({int, float, str, bool, type(None)})
+
+
 def _plain(x: Any) -> Any:
     """TOML values as plain Python: tuples become lists, mappings become dicts, numpy arrays and
     scalars become lists and Python scalars (a numpy scalar in a report breaks xdist)."""
+    if type(x) in _SCALARS:  # exactly these types (not np.float64, a float subclass): nearly always
+        return x
     if type(x).__module__ == "numpy" and hasattr(x, "tolist"):
         return _plain(x.tolist())
     if isinstance(x, (list, tuple)):
@@ -129,13 +140,33 @@ def derive_seed(*parts: object, bits: int = 32) -> int:
     return int.from_bytes(digest[:8], "big") >> (64 - bits)
 
 
+# Built once: json.dumps with options builds an encoder on every call, and every trial needs one.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str, allow_nan=True)
+
+
 def canonical_json(x: Any) -> str:
-    return json.dumps(x, sort_keys=True, separators=(",", ":"), default=str, allow_nan=True)
+    return _CANONICAL.encode(x)
 
 
 def config_id(params: Mapping[str, Any]) -> str:
     """Stable id of a configuration: the same params give the same id in any run or space."""
     return hashlib.sha256(canonical_json(params).encode()).hexdigest()[:12]
+
+
+_encode_str: Callable[[str], str] = json.encoder.encode_basestring_ascii  # as the encoder does
+
+
+def _canonical_value(x: Any) -> str:
+    """``canonical_json(x)``; scalars without the encoder's set-up (JSON joins the parts of a
+    container as they are, so a point's text can be put together from its values' texts)."""
+    kind = type(x)
+    if kind is str:
+        return _encode_str(x)
+    if kind is int:
+        return int.__repr__(x)
+    if kind is float and math.isfinite(x):
+        return float.__repr__(x)
+    return canonical_json(x)
 
 
 # --------------------------------------------------------------------------- parameters
@@ -477,6 +508,11 @@ class Grid(Sequence[dict[str, Any]]):
                 raise
         self._size = math.prod(len(v) for v in self.values)
         self._labels: list[list[str]] | None = None
+        # For trial(): each name's JSON key, in the sorted order canonical_json writes them.
+        self._keys = [
+            (k, _encode_str(self.names[k]) + ":")
+            for k in sorted(range(len(self.names)), key=self.names.__getitem__)
+        ]
 
     def __len__(self) -> int:
         return self._size
@@ -544,9 +580,16 @@ class Grid(Sequence[dict[str, Any]]):
         return sorted(rng.sample(range(self._size), k))
 
     def trial(self, i: int, run: int = 1) -> Trial:
-        params = self[i]
-        cid = config_id(params)
-        return Trial(cid, run, derive_seed(self.seed, cid, run), params)
+        """Point ``i`` as a trial: ``config_id(params)`` and ``derive_seed(seed, id, run)``,
+        computed from the point's values without building the canonical dict (every trial
+        that runs calls this)."""
+        values = [_plain(v[d]) for v, d in zip(self.values, self._digits(i), strict=True)]
+        canonical = "{" + ",".join([key + _canonical_value(values[k]) for k, key in self._keys]) + "}"
+        cid = hashlib.sha256(canonical.encode()).hexdigest()[:12]
+        digest = hashlib.sha256(f"{self.seed}\x1f{cid}\x1f{run}".encode()).digest()
+        return Trial(
+            cid, run, int.from_bytes(digest[:8], "big") >> 32, dict(zip(self.names, values, strict=True))
+        )
 
     def trials(self, repeat: int = 1, indices: Iterable[int] | None = None) -> Iterator[Trial]:
         for i in range(self._size) if indices is None else indices:
@@ -590,9 +633,10 @@ class Space:
 
     @classmethod
     def from_toml(cls, text: str, *, source: str | None = None) -> Space:
+        toml = _toml()
         try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as e:
+            data = toml.loads(text)
+        except toml.TOMLDecodeError as e:
             raise SpaceError(f"invalid TOML: {e}", source=source) from None
         return cls.from_dict(data, source=source)
 

@@ -29,11 +29,13 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import operator
 import os
 import platform
 import sqlite3
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -130,6 +132,12 @@ JOURNAL_GLOB = "journal-*.jsonl"
 FLUSH_AFTER_S = 1.0
 FLUSH_EVERY = 256
 TEXT_FIELDS = ("test", "function", "config_id", "status", "message", "worker")
+JSON_FIELDS = ("params", "metrics", "gpus")
+_TEXT_AT = tuple(TRIAL_FIELDS.index(f) for f in TEXT_FIELDS)
+JSON_AT = tuple(TRIAL_FIELDS.index(f) for f in JSON_FIELDS)
+_SEED_AT = TRIAL_FIELDS.index("seed")
+_SCALAR_AT = tuple(i for i in range(len(TRIAL_FIELDS)) if i not in JSON_AT)
+_VALUES_OF = operator.attrgetter(*TRIAL_FIELDS)
 _INT64 = range(-(2**63), 2**63)
 
 
@@ -307,13 +315,20 @@ class Store:
             self._seq[run_id] = last or 0
         self._seq[run_id] += 1
         seq = self._seq[run_id]
-        values = [getattr(record, f) for f in TRIAL_FIELDS]
+        values = list(_VALUES_OF(record))
+        # Encoded once: the row stores this text, and the journal line is put together from it.
+        encoded = [_dumps(values[i]) for i in JSON_AT]
+        for i, text in zip(JSON_AT, encoded, strict=True):
+            values[i] = text
+        row = _trial_row(run_id, seq, values)
         if fcntl is None:  # no advisory locks (Windows): commit each trial as it comes
-            self._db.execute(INSERT_TRIAL, _trial_row(run_id, seq, values))
+            self._db.execute(INSERT_TRIAL, row)
             return
-        line = _dumps([run_id, seq, values]) + "\n"
+        # [run_id, seq, the other fields in TRIAL_FIELDS order, params, metrics, gpus]
+        head = _encode([run_id, seq, *(values[i] for i in _SCALAR_AT)])
+        line = f"{head[:-1]},{','.join(encoded)}]\n"
         os.write(self._journal(run_id), line.encode())
-        self._pending.append(_trial_row(run_id, seq, values))
+        self._pending.append(row)
         if len(self._pending) >= FLUSH_EVERY or time.monotonic() - self._flushed >= FLUSH_AFTER_S:
             self.flush()
 
@@ -370,7 +385,7 @@ class Store:
                 data = path.read_bytes()
                 # A line cut by the kill has no newline yet: the trial it held was not added.
                 lines = data.split(b"\n")[:-1]
-                rows = [_trial_row(*json.loads(line)) for line in lines]
+                rows = [_journaled_row(json.loads(line)) for line in lines]
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
                     self._db.executemany(INSERT_TRIAL, rows)
@@ -505,21 +520,66 @@ def package_versions() -> dict[str, str]:
 # --------------------------------------------------------------------------- encoding
 
 
+def _journaled_row(line: list[Any]) -> tuple[Any, ...]:
+    """The INSERT_TRIAL parameters of a journal line: ``[run_id, seq, <other fields>, params,
+    metrics, gpus]``, or ``[run_id, seq, <TRIAL_FIELDS values>]`` as written before."""
+    if len(line) == 3:
+        return _trial_row(*line)
+    values: list[Any] = [None] * len(TRIAL_FIELDS)
+    for i, value in zip(_SCALAR_AT + JSON_AT, line[2:], strict=True):
+        values[i] = value
+    return _trial_row(line[0], line[1], values)
+
+
 def _trial_row(run_id: int, seq: int, values: list[Any]) -> tuple[Any, ...]:
-    """A trial's INSERT_TRIAL parameters from its TRIAL_FIELDS values (as journaled)."""
-    fields = dict(zip(TRIAL_FIELDS, values, strict=True))
-    for key in TEXT_FIELDS:
-        fields[key] = _text(fields[key])
-    for key in ("params", "metrics", "gpus"):
-        fields[key] = _dumps(fields[key])
-    fields["seed"] = _int_in(fields["seed"])
-    return (run_id, seq, *fields.values())
+    """A trial's INSERT_TRIAL parameters from its TRIAL_FIELDS values: params, metrics and gpus as
+    JSON text (from add_trial) or as values (from a journal), which are encoded here."""
+    row = list(values)
+    for i in _TEXT_AT:
+        row[i] = _text(row[i])
+    for i in JSON_AT:
+        if not isinstance(row[i], str):
+            row[i] = _dumps(row[i])
+    row[_SEED_AT] = _int_in(row[_SEED_AT])
+    return (run_id, seq, *row)
+
+
+# ensure_ascii (the default) keeps lone surrogates representable; default=str stores what JSON
+# cannot hold (TOML dates, arbitrary objects) as text rather than failing the run.
+_ENCODER = json.JSONEncoder(allow_nan=True, default=str, separators=(",", ":"))
+
+
+def _one_encoder() -> Callable[[Any], str]:
+    """``_ENCODER.encode``, with the C encoder built once: ``encode`` builds one per call, which
+    costs more than encoding a trial's small values. (No circular check: trial values are plain
+    data.) Falls back to ``encode`` where the json module's internals differ."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return _ENCODER.encode
+    try:
+        # As JSONEncoder.iterencode calls it (Python 3.10 to 3.13).
+        encoder = make(None, str, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, True)
+        probe: Any = {"a\udc80": [1, 0.5, math.nan, -math.inf, True, None, "\u00e9", Path("p")]}
+        if "".join(encoder(probe, 0)) != _ENCODER.encode(probe):
+            return _ENCODER.encode
+    except Exception:  # pragma: no cover - another Python's json internals
+        return _ENCODER.encode
+
+    def encode(x: Any) -> str:
+        return "".join(encoder(x, 0))
+
+    return encode
+
+
+_encode = _one_encoder()
 
 
 def _dumps(x: Any) -> str:
-    # ensure_ascii (the default) keeps lone surrogates representable; default=str stores what JSON
-    # cannot hold (TOML dates, arbitrary objects) as text rather than failing the run.
-    return json.dumps(x, allow_nan=True, default=str, separators=(",", ":"))
+    if not x and isinstance(x, list):
+        return "[]"  # gpus, nearly always
+    if isinstance(x, str):
+        return _ENCODER.encode(x)
+    return _encode(x)
 
 
 def _text(s: str) -> str | bytes:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import itertools
 import json
 import math
@@ -13,7 +14,19 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from pytest_exp.space import Choice, Draw, Range, Space, SpaceError, Value, format_values
+from pytest_exp.space import (
+    Choice,
+    Draw,
+    Range,
+    Space,
+    SpaceError,
+    Trial,
+    Value,
+    canonical_json,
+    config_id,
+    derive_seed,
+    format_values,
+)
 
 PROPS = settings(
     max_examples=40,
@@ -978,6 +991,37 @@ def test_grid_points_lie_in_their_parameters(space: Space, seed: int) -> None:
             else:
                 assert p.low <= v < p.high
                 assert type(v) is (int if p.dtype == "int" else float)
+
+
+@given(spaces(max_size=200), st.integers(0, 2**32), st.integers(1, 3))
+@PROPS
+def test_trial_ids_and_seeds_are_those_of_their_definition(space: Space, seed: int, run: int) -> None:
+    # Grid.trial puts the canonical text together from the point's values: it must stay config_id.
+    grid = space.grid(seed)
+    for i, point in enumerate(grid):
+        cid = config_id(point)
+        expected = Trial(cid, run, derive_seed(seed, cid, run), point)
+        assert repr(grid.trial(i, run)) == repr(expected)  # repr: NaN != NaN
+
+
+def test_trial_ids_of_every_kind_of_value() -> None:
+    space = Space.from_dict(
+        {
+            "zeta": [1.5, math.nan, math.inf, -0.0, 1e300, 7],
+            "s": ["\u00e9\u2603", 'a"b\\', "\udc80"],
+            "b": [True, False],
+            "alpha": [[1, {"b": 2, "a": 1}], [{"y": 1, "x": [2.0]}]],
+            "t": [{"q": 1, "c": [None]}],
+            "d": [dt.date(2024, 1, 2), dt.time(3, 4)],
+        }
+    )
+    grid = space.grid(5)
+    for i, point in enumerate(grid):
+        assert grid.trial(i).id == hashlib.sha256(canonical_json(point).encode()).hexdigest()[:12]
+        assert grid.trial(i).id == config_id(point)
+    # As computed before Grid.trial was taken apart (the stored studies' ids):
+    assert grid.trial(0).id == "62c853a05be5"
+    assert (grid.trial(143, 2).id, grid.trial(143, 2).seed) == ("f56ef9d428dc", 974481019)
 
 
 @given(spaces(max_size=None))

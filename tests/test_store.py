@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pytest_exp.store import FILENAME, SCHEMA_VERSION, RunInfo, Store, StoreError
+from pytest_exp.store import FILENAME, SCHEMA_VERSION, TRIAL_FIELDS, RunInfo, Store, StoreError
 from pytest_exp.trials import TrialRecord
 
 PROPS = settings(max_examples=60, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
@@ -339,6 +339,18 @@ def test_a_live_writers_journal_is_left_alone_and_a_dead_ones_recovered_once(tmp
     assert not committed.exists()
 
 
+def test_a_journal_holding_values_not_json_text_is_recovered(tmp_path: Path) -> None:
+    # Journals once held params, metrics and gpus as JSON values; one left by such a writer reads the same.
+    with Store(tmp_path) as writer:
+        run_id = start(writer)
+    added = record(3, metrics={"m": [1, math.nan]}, gpus=[0])
+    values = [getattr(added, f) for f in TRIAL_FIELDS]
+    (tmp_path / "journal-1.jsonl").write_text(json.dumps([run_id, 1, values]) + "\n")
+    with Store.open_existing(tmp_path) as reader:
+        (trial,) = reader.trials(run_id)
+    assert repr(trial) == repr(added)
+
+
 # --------------------------------------------------------------------------- Hypothesis property
 
 TEXT = st.text(st.characters() | st.sampled_from('"\\\x00\n é☃𝄞'), max_size=8)
@@ -385,3 +397,9 @@ def test_any_record_round_trips(shared_store: Store, records: list[TrialRecord],
     assert [key(t) for t in back] == [key(r) for r in records]
     info = shared_store.run(None)
     assert (info.id, info.seed, info.trials) == (run_id, seed, len(records))
+
+
+def test_the_session_knows_the_store_file_without_importing_the_store() -> None:
+    from pytest_exp.session import STORE_FILE
+
+    assert STORE_FILE == FILENAME
