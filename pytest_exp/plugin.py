@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from pytest_exp import gpu, report, settings
+from pytest_exp import gpu, settings
 from pytest_exp.fixtures import _exp_slot, exp_dir, exp_gpus, exp_params, exp_trial, record_metric
 from pytest_exp.results import Results, add_metric_properties, annotate, json_metadata, start
 from pytest_exp.session import STASH, ExpSession
@@ -165,6 +165,8 @@ class ControllerHooks:
         self.baseline_note = self.results.save_baseline()
         path = self.session.setting_path("report")
         if path is not None and self.results.records:
+            from pytest_exp import report  # here: a run that prints and writes no summary never needs it
+
             report.export(self.results.by_function(), self.results.objectives, path, comparisons)
         plot = self.session.setting_path("plot")
         if plot is not None and self.results.proposer is not None:
@@ -187,6 +189,8 @@ class ControllerHooks:
         if terminalreporter.config.get_verbosity() < 0:
             self._baseline_lines(terminalreporter)  # -q hides the tables, not what failed the run
             return
+        from pytest_exp import report
+
         top = settings.resolve("top", self.session.cli, {}, self.session.ini)
         terminalreporter.write_sep("-", "pytest-exp")
         studies = self.results.proposer.summaries() if self.results.proposer is not None else {}

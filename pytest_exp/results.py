@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_exp import gpu, report
+from pytest_exp import gpu
 from pytest_exp.metrics import SINK, MetricRecorder
 from pytest_exp.session import STASH, TRIAL, ExpSession, OptSlot, Slot, assign_point, slot_of, trial_of
 from pytest_exp.space import Trial
@@ -17,6 +17,7 @@ from pytest_exp.trials import Objective, TrialRecord
 
 if TYPE_CHECKING:
     from pytest_exp.gate import Gate
+    from pytest_exp.report import Comparison
     from pytest_exp.store import Store
 
 # Name of the report attribute that carries a trial's record to the controller.
@@ -256,7 +257,7 @@ class Results:
         else:
             self.gate.unattached += [f"{record.test}: {line}" for line in failed[1:]]
 
-    def comparisons(self) -> dict[str, report.Comparison]:
+    def comparisons(self) -> dict[str, Comparison]:
         """Each compared test function's baseline comparison, for the table and the exports."""
         if self.gate is None:
             return {}
@@ -266,13 +267,13 @@ class Results:
 
     def save_baseline(self) -> str:
         """Write the baseline this run was asked to save or update; the summary line that says so."""
-        from pytest_exp.baseline import write_baseline
-        from pytest_exp.store import package_versions
-
         updating = self.session.updating_baseline
         path = self.session.baseline_path if updating else self.session.save_path
         if self.gate is None or path is None:
             return ""
+        from pytest_exp.baseline import write_baseline  # here: most runs save no baseline
+        from pytest_exp.store import package_versions
+
         records = [r for r in self.records.values() if r.function in self.gate.tests]
         shown = self.session.shown(path)
         if not records:
@@ -299,9 +300,11 @@ class Results:
         return f"{self.store_path()} (run {self.run_id})"
 
     def json_section(self) -> dict[str, Any]:
+        from pytest_exp.report import summary_dict
+
         comparisons = self.comparisons()
         tests = {
-            f: report.summary_dict(rs, self.objectives.get(f), comparisons.get(f))
+            f: summary_dict(rs, self.objectives.get(f), comparisons.get(f))
             for f, rs in self.by_function().items()
         }
         return {"store": self.store_path(), "run": self.run_id, "seed": self.session.seed, "tests": tests}

@@ -378,3 +378,22 @@ def test_grids_are_cached_by_meaning_not_object_identity(pytester: pytest.Pytest
     first = Space.from_dict({"a": [1, 2]})
     assert session.grid(first, 0) is session.grid(Space.from_dict({"a": [1, 2]}), 0)
     assert session.grid(first, 0) is not session.grid(first, 1)
+
+
+def test_a_run_without_space_trials_loads_no_store_report_or_baseline(pytester: pytest.Pytester) -> None:
+    # Every pytest run in an environment with the plugin pays for what it imports (and, with
+    # PYTHONDONTWRITEBYTECODE, for pytest rewriting each module again): these wait until needed.
+    pytester.makeconftest(
+        """
+        import sys
+
+        def pytest_unconfigure(config):
+            heavy = ["pytest_exp.store", "pytest_exp.report", "pytest_exp.baseline", "pytest_exp.gate"]
+            heavy.append("sqlite3")
+            print("loaded:", [name for name in heavy if name in sys.modules])
+        """
+    )
+    pytester.makepyfile("def test_plain():\n    pass\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["loaded: []"])
