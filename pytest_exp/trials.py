@@ -41,7 +41,7 @@ class Objective:
         return f"{self.name}:{self.direction}"
 
 
-@dataclass
+@dataclass(slots=True)  # the controller keeps one per trial to the end: no __dict__ each
 class TrialRecord:
     """One trial as the controller sees it; ``metrics`` holds each metric's series, in order."""
 
