@@ -6,6 +6,10 @@ Builds, in a temporary directory, test modules over the same ``--trials`` values
 * ``baseline``            one trivial test, plugin not loaded: interpreter and pytest start-up;
 * ``plain parametrize``   ``@pytest.mark.parametrize("a", range(N))`` with an empty body, run with
                           ``-p no:exp`` so the plugin is not even loaded (the anchor);
+* ``floor``               the anchor's module with a ``record_metric`` argument and the three calls,
+                          served by a bare ``conftest.py`` (``-p no:exp``): a session fixture that
+                          records, the metrics on the call report, one journal line per trial.
+                          The least a plugin can do for the measured case: the target's floor;
 * ``plugin, plain tests`` the same module with the plugin loaded: its per-test hooks alone
                           (no space trial, so no record, no store);
 * ``space, no metrics``   ``@pytest.mark.space("space.toml")`` (``a``: int range [0, N)) with an empty
@@ -33,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import platform
 import shutil
@@ -57,7 +62,52 @@ NO_HYPOTHESIS = ("-p", "no:hypothesispytest")
 NO_PLUGIN = ("-p", "no:exp")
 XDIST = ("-n", "2")
 METRICS = ("loss", "acc", "step")
-KEYS = ("base", "plain", "hooks", "space", "exp", "plain2", "exp2")
+KEYS = ("base", "plain", "floor", "hooks", "space", "exp", "plain2", "exp2")
+FLOOR_JOURNAL = "journal.jsonl"
+
+# The least a plugin can do for what the measured case asks: a session fixture that records into
+# the running test's dict, the metrics on the call report, one journal line written per trial (so
+# a kill loses nothing). No trial identity, no store, no summary. Its ratio is the target's floor.
+FLOOR_CONFTEST = f"""
+import json, os
+
+import pytest
+
+
+class Sink:
+    current = None
+
+    def __call__(self, name, value):
+        self.current.setdefault(name, []).append(value)
+
+
+SINK = Sink()
+JOURNAL = os.open({FLOOR_JOURNAL!r}, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+
+
+@pytest.fixture(scope="session")
+def record_metric():
+    return SINK
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    SINK.current = {{}}
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if call.when == "call":
+        report.metrics = SINK.current
+    return report
+
+
+def pytest_runtest_logreport(report):
+    metrics = getattr(report, "metrics", None)
+    if metrics is not None:
+        os.write(JOURNAL, (json.dumps([report.nodeid, metrics]) + "\\n").encode())
+"""
 
 # Runs in the child interpreter: times pytest.main, then digests what was collected and what passed
 # (after the measurement), so the variants can be compared.
@@ -151,10 +201,18 @@ def build(root: Path, trials: int) -> list[Variant]:
         f'import pytest\n\n\n@pytest.mark.space("space.toml")\ndef test_a(a, record_metric):\n{body}',
         {"space.toml": toml},
     )
+    floor = write_project(
+        root,
+        "floor",
+        f'import pytest\n\n\n@pytest.mark.parametrize("a", range({trials}))\n'
+        f"def test_a(a, record_metric):\n{body}",
+        {"conftest.py": FLOOR_CONFTEST},
+    )
     base = write_project(root, "base", "def test_a():\n    pass\n")
     return [
         Variant("base", "baseline (1 test)", base, NO_PLUGIN, None, False, False, False),
         Variant("plain", "plain parametrize", plain, NO_PLUGIN, None, False, False, False),
+        Variant("floor", "floor (bare conftest)", floor, NO_PLUGIN, "plain", False, True, False),
         Variant("hooks", "plugin, plain tests", plain, (), "plain", False, False, False),
         Variant("space", "space, no metrics", space, (), "plain", True, False, False),
         Variant("exp", "space + 3 metrics", exp, (), "plain", True, True, False),
@@ -173,10 +231,23 @@ def command(variant: Variant) -> list[str]:
 def measure(variant: Variant, result: Path, trials: int) -> dict[str, Any]:
     store = variant.directory / STORE
     shutil.rmtree(store, ignore_errors=True)  # every run starts with no store
+    journal = variant.directory / FLOOR_JOURNAL
+    journal.unlink(missing_ok=True)
     run = run_child(CHILD, result, command(variant), variant.directory, variant.label)
     check_store(variant, store, trials)
+    if variant.key == "floor":
+        check_floor(variant, journal, trials)
     shutil.rmtree(store, ignore_errors=True)
     return run
+
+
+def check_floor(variant: Variant, journal: Path, trials: int) -> None:
+    """The floor's journal: one line per trial with the metrics its test recorded."""
+    lines = [json.loads(line) for line in journal.read_text().splitlines()]
+    got = sorted((int(nodeid.rpartition("[")[2][:-1]), metrics) for nodeid, metrics in lines)
+    want = [(a, expected_metrics(a, trials)) for a in range(trials)]
+    if got != want:
+        raise SystemExit(f"{variant.label}: its journal does not hold the {trials} trials' metrics")
 
 
 def check_store(variant: Variant, store: Path, trials: int) -> None:
@@ -219,7 +290,7 @@ def check(variants: dict[str, Variant], trials: int) -> None:
             if v.key != "base" and not v.workers and (r["items"] != n or r["values"] != values):
                 raise SystemExit(f"{v.label}: collected {r['items']} items, not a = 0..{trials - 1}")
     # The same tests passed in every run of a module, with or without the plugin, serially or not.
-    for keys in (("plain", "hooks", "plain2"), ("exp", "exp2")):
+    for keys in (("plain", "floor", "hooks", "plain2"), ("exp", "exp2")):
         runs = [(variants[k].label, r["nodeids"]) for k in keys if k in variants for r in variants[k].runs]
         if len({digest for _, digest in runs}) > 1:
             raise SystemExit(
@@ -266,7 +337,7 @@ def report(variants: dict[str, Variant], trials: int, repeats: int, seconds: flo
     print()
     print("main s = time in pytest.main; extra s = main s minus the anchor's; us/trial = extra s per trial")
     print("anchors: plain parametrize with -p no:exp (serial rows), plain -n 2 with -p no:exp (-n 2 rows)")
-    for key in ("exp", "exp2"):
+    for key in ("floor", "exp", "exp2"):  # the floor's line: what the least possible plugin gets
         v = variants.get(key)
         a = variants.get(v.anchor or "") if v is not None else None
         if v is not None and a is not None:
@@ -279,7 +350,7 @@ def report(variants: dict[str, Variant], trials: int, repeats: int, seconds: flo
     print(
         f"  (checked: {trials:,} tests passed in every variant, equal values of a; each space run's store "
         f"held one finished run of {trials:,} passed trials with the recorded metrics{xdist}; no store "
-        "without space trials; -p no:exp kept the plugin out)"
+        "without space trials; -p no:exp kept the plugin out; the floor journaled every trial's metrics)"
     )
 
 
