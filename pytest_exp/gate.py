@@ -134,7 +134,8 @@ class Gate:
         if function in self._changed:
             line = f"baseline {self.source}: the space changed; its entries are replaced, not compared"
             return Comparison(self.source, {}, [line], [])
-        by_config = self.verdicts.get(function)
+        # A configuration whose runs all skipped measured nothing and has no verdict.
+        by_config = {c: verdicts for c, verdicts in self.verdicts.get(function, {}).items() if verdicts}
         if self.baseline is None or not by_config:
             return None
         statuses = {config_id: _worst(verdicts) for config_id, verdicts in by_config.items()}
@@ -142,7 +143,7 @@ class Gate:
             (v for verdicts in by_config.values() for v in verdicts),
             key=lambda v: (not v.failed, SEVERITY.index(v.status)),
         )
-        names = varying_names(by_config.values())
+        names = _varying_names(by_config.values())
         tags = [self._tag(v) for v in every]
         width = max(4, *map(len, tags))
         lines = [self._title(every, len(by_config))]
@@ -169,8 +170,8 @@ class Gate:
         return f"baseline {self.source}: {counted}: {shown} ({outcome})"
 
 
-def varying_names(verdict_lists: Iterable[Sequence[Verdict]]) -> list[str]:
-    params = [verdicts[0].params for verdicts in verdict_lists if verdicts]
+def _varying_names(verdict_lists: Iterable[Sequence[Verdict]]) -> list[str]:
+    params = [verdicts[0].params for verdicts in verdict_lists]
     return varying(params) if len(params) > 1 else []
 
 

@@ -514,3 +514,18 @@ def test_a_crashed_worker_s_trial_fails_and_the_others_are_judged(
         "  warn  lr=0.1, layers=2: acc: not reported (baseline 0.9)",
         "  warn  lr=0.1, layers=2: loss: not reported (baseline 0.2)",
     )
+
+
+def test_a_configuration_whose_runs_all_skipped_gets_no_verdict(pytester: pytest.Pytester) -> None:
+    project(pytester)
+    save(pytester)
+    model = pytester.path / "test_train.py"
+    skip = '    if (lr, layers) == (0.01, 2):\n        pytest.skip("not this one")\n'
+    model.write_text(model.read_text().replace("    shift = ", skip + "    shift = "))
+    result = compare(pytester)
+    result.assert_outcomes(passed=3, skipped=1)
+    expect(
+        result,
+        "*  0.01       2     -     -  *  -         skipped",
+        "baseline base.jsonl: 3 configurations, 6 verdicts: 6 within (passed)",
+    )
