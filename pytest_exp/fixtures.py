@@ -11,7 +11,7 @@ import pytest
 
 from pytest_exp import gpu
 from pytest_exp.metrics import SINK
-from pytest_exp.session import SLOT, STASH, OptSlot, Slot, trial_of
+from pytest_exp.session import SLOT, STASH, OptSlot, Slot, group_of, trial_of
 from pytest_exp.space import Trial
 from pytest_exp.trials import safe_name
 
@@ -72,7 +72,10 @@ def exp_dir(_exp_slot: Slot | OptSlot, exp_trial: Trial, request: pytest.Fixture
     """A directory for this trial's own artifacts, with its ``config.json``."""
     session = request.config.stash[STASH]
     trial = exp_trial
-    function = safe_name(_exp_slot.plan.function)
+    if isinstance(_exp_slot, Slot):
+        function = safe_name(group_of(request.node, _exp_slot))
+    else:
+        function = safe_name(_exp_slot.plan.function)
     # A study's trials are named by their slot: two slots may propose the same point.
     name = f"trial-{_exp_slot.index:03d}" if isinstance(_exp_slot, OptSlot) else f"{trial.id}-run{trial.run}"
     path = session.store_dir / "artifacts" / session.run_name / function / name

@@ -10,7 +10,17 @@ import pytest
 
 from pytest_exp import gpu
 from pytest_exp.metrics import SINK, MetricRecorder
-from pytest_exp.session import STASH, TRIAL, ExpSession, OptSlot, Slot, assign_point, slot_of, trial_of
+from pytest_exp.session import (
+    STASH,
+    TRIAL,
+    ExpSession,
+    OptSlot,
+    Slot,
+    assign_point,
+    group_of,
+    slot_of,
+    trial_of,
+)
 from pytest_exp.space import Trial
 from pytest_exp.studies import Proposer
 from pytest_exp.trials import Objective, TrialRecord
@@ -76,7 +86,7 @@ def payload(item: pytest.Item, when: str, recorder: MetricRecorder | None, start
     assert slot is not None  # annotate() sends payloads for space trials only
     assert trial is not None
     record = {
-        "function": slot.plan.function,
+        "function": group_of(item, slot) if isinstance(slot, Slot) else slot.plan.function,
         "config_id": trial.id,
         "run": trial.run,
         "params": trial.params,

@@ -48,6 +48,10 @@ class Plan:
     objective: str | None
     # What the controller needs to save or compare this test's trials; None without a baseline.
     gate: dict[str, Any] | None = None
+    # The item parameters this plan gives (the space's, in the signature, and the slot): any other
+    # (a stacked parametrize, a parametrized fixture) makes a sweep of its own, see ``group_of``.
+    own: frozenset[str] = frozenset()
+    repeat: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,9 +186,10 @@ class ExpSession:
 
         fingerprint = space.fingerprint()
         if self.baseline is not None and not self.updating_baseline:
-            saved = self.baseline.tests.get(function)
-            if saved is not None and saved != fingerprint:
-                raise CollectError(str(fingerprint_error(self.baseline.path, function, saved, fingerprint)))
+            # The function's own entry, or those of its sweeps by other parameters (group_of).
+            for name, saved in self.baseline.tests.items():
+                if saved != fingerprint and (name == function or name.startswith(function + "[")):
+                    raise CollectError(str(fingerprint_error(self.baseline.path, name, saved, fingerprint)))
         tolerance = options.get("tolerance") or {}
         strict = settings.resolve("baseline_strict", self.cli, options, self.ini)
         specs = ",".join(t.spec(name) for name, t in tolerance.items())
@@ -353,7 +358,8 @@ class ExpSession:
                 source=space.source,
             )
         gate = self._test_gate(function, space, options, repeat) if self.gating else None
-        plan = Plan(function, grid, settings.resolve("objective", self.cli, options, self.ini), gate)
+        objective = settings.resolve("objective", self.cli, options, self.ini)
+        plan = Plan(function, grid, objective, gate, frozenset([*passed, SLOT]), repeat)
         argvalues: list[Any] = []
         ids = []
         for i, values, label in grid.rows(passed, grid.sample(sample) if sample is not None else None):
@@ -440,6 +446,27 @@ def trial_of(item: pytest.Item) -> Trial | None:
         item.stash[TRIAL] = slot.trial()
         return item.stash[TRIAL]
     return None
+
+
+def group_of(item: pytest.Item, slot: Slot) -> str:
+    """The sweep a grid trial belongs to: its test function, and the item's other parameters
+    when it has some (a stacked parametrize, a parametrized fixture), as pytest's id shows them:
+    ``test_fit[mnist]``. Each combination of those is a sweep of its own, so its trials are not
+    taken for repeats of another's configurations."""
+    plan = slot.plan
+    callspec = item.callspec  # type: ignore[attr-defined]
+    if len(callspec.params) == len(plan.own):
+        return plan.function
+    # The item's id joins each parametrization's id with "-"; this plan's is one of them.
+    ours = plan.grid.label(slot.index) + (f"-run={slot.run}" if plan.repeat > 1 else "")
+    full: str = callspec.id
+    if full.startswith(ours + "-"):
+        rest = full[len(ours) + 1 :]
+    elif full.endswith("-" + ours):
+        rest = full[: -len(ours) - 1]
+    else:
+        rest = full.replace(f"-{ours}-", "-", 1)
+    return f"{plan.function}[{rest}]"
 
 
 def slot_of(item: pytest.Item) -> Slot | OptSlot | None:

@@ -529,3 +529,35 @@ def test_a_configuration_whose_runs_all_skipped_gets_no_verdict(pytester: pytest
         "*  0.01       2     -     -  *  -         skipped",
         "baseline base.jsonl: 3 configurations, 6 verdicts: 6 within (passed)",
     )
+
+
+def test_a_stacked_parametrize_makes_sweeps_of_their_own(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makepyfile(
+        """
+        import os, pytest
+
+        @pytest.mark.parametrize("dataset", ["a", "b"])
+        @pytest.mark.space({"lr": [0.1, 0.01]}, objective="loss:min")
+        def test_train(dataset, lr, record_metric):
+            shift = float(os.environ.get("SHIFT", "0")) if dataset == "b" else 0.0
+            record_metric("loss", lr + (1 if dataset == "b" else 0) + shift)
+        """
+    )
+    result = pytester.runpytest("-n", "2", "--exp-save-baseline", BASE)
+    result.assert_outcomes(passed=4)
+    expect(result, "baseline saved: base.jsonl (4 trials of 2 tests)")
+    header = json.loads((pytester.path / BASE).read_text().splitlines()[0])
+    assert sorted(header["tests"]) == [
+        "test_a_stacked_parametrize_makes_sweeps_of_their_own.py::test_train[a]",
+        "test_a_stacked_parametrize_makes_sweeps_of_their_own.py::test_train[b]",
+    ]
+    monkeypatch.setenv("SHIFT", "0.5")
+    result = compare(pytester, "-n", "2", "--exp-tolerance", "loss:min:10%")
+    result.assert_outcomes(passed=2, failed=2)
+    expect(
+        result,
+        "*::test_train[a]: 2 trials, 2 configurations (2 passed); sorted by loss (min)",
+        "*::test_train[b]: 2 trials, 2 configurations (2 failed); sorted by loss (min)",
+    )

@@ -211,6 +211,44 @@ def test_exp_dir_holds_the_trial_config(pytester: pytest.Pytester) -> None:
     )
 
 
+def test_a_stacked_parametrize_keeps_its_sweeps_apart(pytester: pytest.Pytester) -> None:
+    # Before, dataset a and b of one lr were one configuration: the table showed them as two
+    # runs, and their exp_dir was one folder, the second trial overwriting the first's files.
+    pytester.makepyfile(
+        """
+        import pytest
+
+        class Model:
+            pass
+
+        @pytest.mark.parametrize("model", [Model()])
+        @pytest.mark.parametrize("dataset", ["a", "b"])
+        @pytest.mark.space({"lr": [0.1]}, objective="loss:min")
+        def test_train(model, dataset, lr, record_metric, exp_dir):
+            (exp_dir / "data.txt").write_text(dataset)
+            record_metric("loss", lr + (dataset == "b"))
+        """
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "test_a_stacked_parametrize_keeps_its_sweeps_apart.py::test_train?a-model0?: "
+            "1 trial, 1 configuration (1 passed); sorted by loss (min)",
+            "   1   0.1  *     1  passed",
+            "test_a_stacked_parametrize_keeps_its_sweeps_apart.py::test_train?b-model0?: "
+            "1 trial, 1 configuration (1 passed); sorted by loss (min)",
+            "   1   1.1  *     1  passed",
+        ]
+    )
+    files = sorted((pytester.path / ".pytest-exp" / "artifacts").rglob("data.txt"))
+    assert sorted(f.read_text() for f in files) == ["a", "b"]
+    assert {r["function"] for r in stored(pytester)} == {
+        "test_a_stacked_parametrize_keeps_its_sweeps_apart.py::test_train[a-model0]",
+        "test_a_stacked_parametrize_keeps_its_sweeps_apart.py::test_train[b-model0]",
+    }
+
+
 def test_runs_without_space_tests_leave_no_store(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("def test_it(record_metric):\n    record_metric('m', 1)\n")
     pytester.runpytest().assert_outcomes(passed=1)
