@@ -12,6 +12,7 @@ from pytest_exp import gpu
 from pytest_exp.metrics import SINK, MetricRecorder
 from pytest_exp.session import (
     STASH,
+    STORE_FILE,
     TRIAL,
     ExpSession,
     OptSlot,
@@ -230,8 +231,6 @@ class Results:
         if when == "call":
             record.status, record.duration = outcome, report.duration
             record.message = "" if outcome == "passed" else _message(report)
-            if self.gate is not None:
-                self._settle(record, report)
         elif when == "teardown":
             if outcome == "failed" and record.status in ("passed", "running"):
                 record.status, record.message = "error", _message(report)
@@ -241,14 +240,13 @@ class Results:
             if outcome != "passed":
                 record.status = "skipped" if outcome == "skipped" else "error"
                 record.message = _message(report)
-                if self.gate is not None:
-                    self._settle(record, report)
         elif when == "???":  # xdist: the worker died while running this item
             record.status, record.message = "crashed", _message(report)
-            if self.gate is not None:
-                self._settle(record, report)
             record.finished = time.time()
             self._on_finished(record)
+        # A run is over once its call reported, or when it never got one (error, skip, crash).
+        if self.gate is not None and (when in ("call", "???") or (when == "setup" and outcome != "passed")):
+            self._settle(record, report)
 
     def _settle(self, record: TrialRecord, report: pytest.TestReport) -> None:
         """A run of a configuration is over: when it was the last, the baseline's verdict fails
@@ -300,11 +298,7 @@ class Results:
         return f"baseline {done}: {shown} ({len(records)} trials of {tests} test{'s' if tests != 1 else ''})"
 
     def store_path(self) -> str:
-        path = self.session.store_dir / "exp.sqlite"
-        try:
-            return str(path.relative_to(self.session.config.invocation_params.dir))
-        except ValueError:
-            return str(path)
+        return self.session.shown(self.session.store_dir / STORE_FILE)
 
     def where(self) -> str:
         return f"{self.store_path()} (run {self.run_id})"

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_exp import settings
-from pytest_exp.metrics import SINK
 from pytest_exp.space import MAX_GRID, Grid, Space, SpaceError, Trial, config_id, derive_seed, suggest
 from pytest_exp.studies import StudyPlan, counts_towards_budget, study_key
 from pytest_exp.tolerance import Tolerance
@@ -103,7 +102,6 @@ class ExpSession:
         self.store_dir = self._store_dir()
         # Set by the plugin: the Proposer (controller or only process) or a worker's RemoteProposer.
         self.proposer: Any = None
-        self.metric_sink = SINK
         # The test this process runs or ran last (set at its setup): what a trial cut off by
         # Ctrl-C had recorded. Under xdist the controller runs none.
         self.running: Live | None = None

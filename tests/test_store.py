@@ -20,6 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pytest_exp.session import STORE_FILE
 from pytest_exp.store import FILENAME, SCHEMA_VERSION, TRIAL_FIELDS, RunInfo, Store, StoreError
 from pytest_exp.trials import TrialRecord
 
@@ -65,6 +66,11 @@ def no_git_above(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 # --------------------------------------------------------------------------- files and schema
+
+
+def test_the_session_names_the_store_file_as_the_store_does() -> None:
+    # Spelled twice so that a run without space trials never imports the store module.
+    assert STORE_FILE == FILENAME
 
 
 def test_creates_directory_and_wal_database(tmp_path: Path) -> None:
