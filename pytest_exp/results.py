@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_exp import gpu
+from pytest_exp.fixtures import serve
 from pytest_exp.metrics import SINK, MetricRecorder
 from pytest_exp.session import (
     STASH,
@@ -68,6 +69,8 @@ def start(item: pytest.Item) -> None:
             trial = item.stash[TRIAL] = slot.trial()
     elif slot is not None and session.proposer is not None:
         trial = assign_point(item, session.proposer)
+    if session.serve_fixtures:
+        serve(item, trial)
     live = item.stash[LIVE] = Live(item, slot, trial)
     SINK.current = live
     session.running = live

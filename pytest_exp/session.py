@@ -105,6 +105,8 @@ class ExpSession:
         # The test this process runs or ran last (set at its setup): what a trial cut off by
         # Ctrl-C had recorded. Under xdist the controller runs none.
         self.running: Live | None = None
+        # --setup-show (and --setup-plan) print each fixture pytest sets up: none is handed over.
+        self.serve_fixtures = not getattr(config.option, "setupshow", False)
         if settings.resolve("plot", self.cli, {}, self.ini) is not None and find_spec("matplotlib") is None:
             raise pytest.UsageError(
                 "--exp-plot needs matplotlib, which is not installed: pip install 'pytest-exp[plot]'"

@@ -1,9 +1,8 @@
 """The trial store: every pytest run and each trial it finished, in one file, ``<directory>/exp.sqlite``.
 
-Why SQLite and not a JSON-lines file: each trial is one committed transaction, so a controller killed
-with SIGKILL leaves every trial added before it readable and never half a line; it is one file
-with no lock files or sidecar indexes of our own
-(WAL mode keeps ``-wal``/``-shm`` next to it while a connection is open, managed by SQLite); readers
+Why SQLite and not a JSON-lines file: trials reach it in atomic batches, so it never holds half a
+trial; it is one file with no lock files or sidecar indexes of our own (WAL mode keeps
+``-wal``/``-shm`` next to it while a connection is open, managed by SQLite); readers
 (a report while the sweep runs) never block the writer; and the data can be queried with any sqlite
 tool (``sqlite3 .pytest-exp/exp.sqlite "select ..."``) without pytest-exp. The standard library is enough.
 
@@ -27,10 +26,12 @@ kept as decimal text and read back as ints.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import math
 import operator
 import os
+import pickle
 import platform
 import sqlite3
 import subprocess
@@ -127,7 +128,10 @@ INSERT_TRIAL = (
     f"INSERT OR IGNORE INTO trials (run_id, seq, {TRIAL_COLUMNS}) "
     f"VALUES (?, ?, {', '.join('?' * len(TRIAL_FIELDS))})"
 )
-JOURNAL_GLOB = "journal-*.jsonl"
+JOURNAL_GLOB = "journal-*.pickle"
+# Each journal record is one pickled INSERT_TRIAL row: binary floats, so a trial is not encoded as
+# text twice (its JSON columns are text already), and a reader refuses anything but plain data.
+PICKLE_PROTOCOL = 5
 # A trial waits in the journal for at most this long, or this many others, before SQLite has it.
 FLUSH_AFTER_S = 1.0
 FLUSH_EVERY = 256
@@ -136,7 +140,6 @@ JSON_FIELDS = ("params", "metrics", "gpus")
 _TEXT_AT = tuple(TRIAL_FIELDS.index(f) for f in TEXT_FIELDS)
 JSON_AT = tuple(TRIAL_FIELDS.index(f) for f in JSON_FIELDS)
 _SEED_AT = TRIAL_FIELDS.index("seed")
-_SCALAR_AT = tuple(i for i in range(len(TRIAL_FIELDS)) if i not in JSON_AT)
 _VALUES_OF = operator.attrgetter(*TRIAL_FIELDS)
 _INT64 = range(-(2**63), 2**63)
 
@@ -315,19 +318,11 @@ class Store:
             self._seq[run_id] = last or 0
         self._seq[run_id] += 1
         seq = self._seq[run_id]
-        values = list(_VALUES_OF(record))
-        # Encoded once: the row stores this text, and the journal line is put together from it.
-        encoded = [_dumps(values[i]) for i in JSON_AT]
-        for i, text in zip(JSON_AT, encoded, strict=True):
-            values[i] = text
-        row = _trial_row(run_id, seq, values)
+        row = _trial_row(run_id, seq, list(_VALUES_OF(record)))
         if fcntl is None:  # no advisory locks (Windows): commit each trial as it comes
             self._db.execute(INSERT_TRIAL, row)
             return
-        # [run_id, seq, the other fields in TRIAL_FIELDS order, params, metrics, gpus]
-        head = _encode([run_id, seq, *(values[i] for i in _SCALAR_AT)])
-        line = f"{head[:-1]},{','.join(encoded)}]\n"
-        os.write(self._journal(run_id), line.encode())
+        os.write(self._journal(run_id), pickle.dumps(row, PICKLE_PROTOCOL))
         self._pending.append(row)
         if len(self._pending) >= FLUSH_EVERY or time.monotonic() - self._flushed >= FLUSH_AFTER_S:
             self.flush()
@@ -353,7 +348,7 @@ class Store:
         if fd is None:
             # Created under a temporary name and locked before it gets its real one, so a store
             # recovering journals never takes a live writer's for an orphan.
-            final = self.directory / f"journal-{run_id}.jsonl"
+            final = self._journal_path(run_id)
             temporary = final.with_suffix(f".{os.getpid()}.tmp")
             fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
             assert fcntl is not None
@@ -362,10 +357,13 @@ class Store:
             self._journals[run_id] = fd
         return fd
 
+    def _journal_path(self, run_id: int) -> Path:
+        return self.directory / f"journal-{run_id}.pickle"
+
     def _drop_journal(self, run_id: int) -> None:
         fd = self._journals.pop(run_id)
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.directory / f"journal-{run_id}.jsonl")
+            os.unlink(self._journal_path(run_id))
         os.close(fd)
 
     def _recover(self) -> None:
@@ -382,10 +380,7 @@ class Store:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
                     continue  # its writer is alive
-                data = path.read_bytes()
-                # A line cut by the kill has no newline yet: the trial it held was not added.
-                lines = data.split(b"\n")[:-1]
-                rows = [_journaled_row(json.loads(line)) for line in lines]
+                rows = journaled_rows(path.read_bytes())
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
                     self._db.executemany(INSERT_TRIAL, rows)
@@ -520,26 +515,33 @@ def package_versions() -> dict[str, str]:
 # --------------------------------------------------------------------------- encoding
 
 
-def _journaled_row(line: list[Any]) -> tuple[Any, ...]:
-    """The INSERT_TRIAL parameters of a journal line: ``[run_id, seq, <other fields>, params,
-    metrics, gpus]``, or ``[run_id, seq, <TRIAL_FIELDS values>]`` as written before."""
-    if len(line) == 3:
-        return _trial_row(*line)
-    values: list[Any] = [None] * len(TRIAL_FIELDS)
-    for i, value in zip(_SCALAR_AT + JSON_AT, line[2:], strict=True):
-        values[i] = value
-    return _trial_row(line[0], line[1], values)
+class _PlainUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        raise pickle.UnpicklingError(f"a journal holds only plain data, not {module}.{name}")
 
 
-def _trial_row(run_id: int, seq: int, values: list[Any]) -> tuple[Any, ...]:
-    """A trial's INSERT_TRIAL parameters from its TRIAL_FIELDS values: params, metrics and gpus as
-    JSON text (from add_trial) or as values (from a journal), which are encoded here."""
-    row = list(values)
+def journaled_rows(data: bytes) -> list[tuple[Any, ...]]:
+    """The INSERT_TRIAL rows of a journal, up to the first record that does not read: a record cut
+    by the kill (its trial was never added) or anything but a row of plain data."""
+    stream = io.BytesIO(data)
+    rows = []
+    while stream.tell() < len(data):
+        try:
+            row = _PlainUnpickler(stream).load()
+        except Exception:  # what a cut record raises depends on where it was cut
+            break
+        if not isinstance(row, tuple) or len(row) != len(TRIAL_FIELDS) + 2:
+            break
+        rows.append(row)
+    return rows
+
+
+def _trial_row(run_id: int, seq: int, row: list[Any]) -> tuple[Any, ...]:
+    """A trial's INSERT_TRIAL parameters from its TRIAL_FIELDS values (``row``, changed in place)."""
     for i in _TEXT_AT:
         row[i] = _text(row[i])
     for i in JSON_AT:
-        if not isinstance(row[i], str):
-            row[i] = _dumps(row[i])
+        row[i] = _dumps(row[i])
     row[_SEED_AT] = _int_in(row[_SEED_AT])
     return (run_id, seq, *row)
 

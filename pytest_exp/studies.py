@@ -14,12 +14,14 @@ import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from multiprocessing.connection import Client, Connection, Listener
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_exp.space import Space, canonical_json
 from pytest_exp.trials import Objective, TrialRecord, safe_name
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
 
 
 @dataclass(frozen=True)
@@ -145,6 +147,8 @@ class ProposerServer:
 
     def __init__(self, proposer: Proposer) -> None:
         self.proposer = proposer
+        from multiprocessing.connection import Listener  # here: only xdist runs serve workers
+
         self.authkey = secrets.token_bytes(32)
         self._listener = Listener(("127.0.0.1", 0), authkey=self.authkey)
         self.address: tuple[str, int] = self._listener.address
@@ -188,6 +192,8 @@ class RemoteProposer:
 
     def ask(self, spec: dict[str, Any], index: int) -> dict[str, Any]:
         if self._conn is None:
+            from multiprocessing.connection import Client
+
             host, port = self._address  # execnet hands a tuple over as a list
             self._conn = Client((host, port), authkey=self._authkey)
         self._conn.send((spec, index))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
+import pickle
 import shutil
 import signal
 import sqlite3
@@ -21,7 +23,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pytest_exp.session import STORE_FILE
-from pytest_exp.store import FILENAME, SCHEMA_VERSION, TRIAL_FIELDS, RunInfo, Store, StoreError
+from pytest_exp.store import (
+    FILENAME,
+    SCHEMA_VERSION,
+    TRIAL_FIELDS,
+    RunInfo,
+    Store,
+    StoreError,
+    _PlainUnpickler,
+    _trial_row,
+    journaled_rows,
+)
 from pytest_exp.trials import TrialRecord
 
 PROPS = settings(max_examples=60, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
@@ -310,7 +322,7 @@ def test_trials_survive_sigkill(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, timeout=60)
     assert done.returncode == -signal.SIGKILL, done.stderr.decode()
     # Never closed: the trials are in the run's journal, not yet in the database.
-    assert (tmp_path / "journal-1.jsonl").read_text().count("\n") == 5
+    assert len(journaled_rows((tmp_path / "journal-1.pickle").read_bytes())) == 5
     with Store.open_existing(tmp_path) as store:  # recovers the dead writer's journal
         (run,) = store.runs()
         assert (run.id, run.seed, run.trials, run.finished, run.status) == (1, 5, 5, None, "killed")
@@ -326,13 +338,13 @@ def test_a_live_writers_journal_is_left_alone_and_a_dead_ones_recovered_once(tmp
     writer.add_trial(run_id, record(0))
     with Store.open_existing(tmp_path) as reader:
         assert reader.trials(run_id) == []  # still in the writer's journal, which is locked
-    assert (tmp_path / "journal-1.jsonl").is_file()
+    assert (tmp_path / "journal-1.pickle").is_file()
     writer.flush()
     with Store.open_existing(tmp_path) as reader:
         assert [t.config_id for t in reader.trials(run_id)] == ["c0"]
     # As if killed right after a flush's commit and before it emptied the journal, with a last
     # line cut short: recovery adds nothing twice and drops the cut line.
-    committed = tmp_path / "journal-1.jsonl"
+    committed = tmp_path / "journal-1.pickle"
     writer.add_trial(run_id, record(1))
     journal = committed.read_bytes()
     writer.flush()
@@ -345,13 +357,22 @@ def test_a_live_writers_journal_is_left_alone_and_a_dead_ones_recovered_once(tmp
     assert not committed.exists()
 
 
-def test_a_journal_holding_values_not_json_text_is_recovered(tmp_path: Path) -> None:
-    # Journals once held params, metrics and gpus as JSON values; one left by such a writer reads the same.
+class _Shell:
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (os.system, ("echo unpickled",))
+
+
+def test_a_journal_gives_back_plain_rows_and_nothing_else(tmp_path: Path) -> None:
+    # A record that would load an object (here one that runs a command) ends what is read.
     with Store(tmp_path) as writer:
         run_id = start(writer)
     added = record(3, metrics={"m": [1, math.nan]}, gpus=[0])
-    values = [getattr(added, f) for f in TRIAL_FIELDS]
-    (tmp_path / "journal-1.jsonl").write_text(json.dumps([run_id, 1, values]) + "\n")
+    row = _trial_row(run_id, 1, [getattr(added, f) for f in TRIAL_FIELDS])
+    data = pickle.dumps(row) + pickle.dumps(_Shell()) + pickle.dumps((*row[:1], 2, *row[2:]))
+    assert journaled_rows(data) == [row]
+    with pytest.raises(pickle.UnpicklingError, match=r"a journal holds only plain data, not posix\.system$"):
+        _PlainUnpickler(io.BytesIO(pickle.dumps(_Shell()))).load()
+    (tmp_path / "journal-1.pickle").write_bytes(data)
     with Store.open_existing(tmp_path) as reader:
         (trial,) = reader.trials(run_id)
     assert repr(trial) == repr(added)
