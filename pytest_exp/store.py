@@ -33,8 +33,10 @@ import operator
 import os
 import pickle
 import platform
+import re
 import sqlite3
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -222,18 +224,25 @@ class Store:
                 f"{self.path}: schema version {version} is newer than this pytest-exp supports "
                 f"({SCHEMA_VERSION}); upgrade pytest-exp to read it"
             )
+        # OFF while a new file gets its WAL header and schema: syncing an empty store protects
+        # nothing, and cost four fsyncs per fresh store.
+        db.execute("PRAGMA synchronous = OFF")
         db.execute("PRAGMA journal_mode = WAL")
-        # In WAL mode NORMAL survives the death of the process (a commit is in the OS's hands when
-        # it returns); FULL would add an fsync per trial to survive power loss, which sweeps of
-        # many short trials cannot afford.
-        db.execute("PRAGMA synchronous = NORMAL")
         # Checkpoints are where NORMAL syncs: every 40 MB of log instead of every 4 MB halves the
         # cost of a trial's commit; closing the store checkpoints what is left.
         db.execute("PRAGMA wal_autocheckpoint = 10000")
         db.execute("PRAGMA foreign_keys = ON")
         if version == SCHEMA_VERSION:
             self._check_columns()
-            return
+        else:
+            self._create_schema()
+        # In WAL mode NORMAL survives the death of the process (a commit is in the OS's hands when
+        # it returns); FULL would add an fsync per trial to survive power loss, which sweeps of
+        # many short trials cannot afford.
+        db.execute("PRAGMA synchronous = NORMAL")
+
+    def _create_schema(self) -> None:
+        db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
             # Re-read under the write lock: another process may have created the schema meanwhile.
@@ -474,6 +483,8 @@ class Store:
 def git_state(rootdir: str) -> tuple[str | None, bool | None]:
     """The commit checked out at ``rootdir`` and whether tracked files differ from it; (None, None)
     outside a repository, without git, or when git takes longer than a few seconds."""
+    if not _in_repository(rootdir):
+        return None, None  # without starting git: that alone costs a few ms per run
     out = _git(rootdir, "rev-parse", "HEAD")
     commit = out.strip() if out is not None else ""
     if not commit or any(c not in "0123456789abcdef" for c in commit):
@@ -481,6 +492,15 @@ def git_state(rootdir: str) -> tuple[str | None, bool | None]:
     # Untracked files are ignored: the store directory itself is often one.
     status = _git(rootdir, "--no-optional-locks", "status", "--porcelain", "--untracked-files=no")
     return commit, None if status is None else bool(status.strip())
+
+
+def _in_repository(rootdir: str) -> bool:
+    """Whether git could find a repository for ``rootdir``: a ``.git`` there or above (a
+    directory, or a worktree's file), or one named by ``GIT_DIR``."""
+    if "GIT_DIR" in os.environ:
+        return True
+    path = Path(rootdir).absolute()
+    return any(os.path.exists(p / ".git") for p in (path, *path.parents))
 
 
 def _git(cwd: str, *args: str) -> str | None:
@@ -502,14 +522,34 @@ def _git(cwd: str, *args: str) -> str | None:
 
 
 def package_versions() -> dict[str, str]:
-    """Versions of the packages that shape a run's results; those not installed are left out."""
+    """Versions of the packages that shape a run's results; those not installed are left out.
+
+    Read from the names of the ``NAME-VERSION.dist-info`` folders on ``sys.path`` (the first
+    wins, as for imports), which is what installers write: importlib.metadata parses each
+    package's METADATA, about 4 ms for these six. Anything else is asked of importlib.metadata.
+    """
+    wanted = {_project(name): name for name in PACKAGES}
     versions: dict[str, str] = {}
-    for name in PACKAGES:
+    for entry in sys.path:
         try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
+            names = os.listdir(entry or ".")
+        except OSError:
             continue
-    return versions
+        for folder in names:
+            if folder.endswith(".dist-info"):
+                project, _, version = folder[: -len(".dist-info")].rpartition("-")
+                name = wanted.get(_project(project))
+                if name is not None and version:
+                    versions.setdefault(name, version)
+    for name in PACKAGES:
+        if name not in versions:
+            with contextlib.suppress(metadata.PackageNotFoundError):
+                versions[name] = metadata.version(name)
+    return {name: versions[name] for name in PACKAGES if name in versions}
+
+
+def _project(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()  # as packaging normalizes project names
 
 
 # --------------------------------------------------------------------------- encoding

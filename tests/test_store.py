@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import math
@@ -15,6 +16,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Iterator
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,7 @@ from hypothesis import strategies as st
 from pytest_exp.session import STORE_FILE
 from pytest_exp.store import (
     FILENAME,
+    PACKAGES,
     SCHEMA_VERSION,
     TRIAL_FIELDS,
     RunInfo,
@@ -32,7 +35,9 @@ from pytest_exp.store import (
     StoreError,
     _PlainUnpickler,
     _trial_row,
+    git_state,
     journaled_rows,
+    package_versions,
 )
 from pytest_exp.trials import TrialRecord
 
@@ -90,6 +95,10 @@ def test_creates_directory_and_wal_database(tmp_path: Path) -> None:
     with Store(directory) as store:
         assert store.path == directory / FILENAME
         assert store.path.is_file()
+        # Unsynced only while the file is created: the trials' commits are NORMAL (1).
+        assert store._db.execute("PRAGMA synchronous").fetchone() == (1,)
+    with Store(directory) as store:
+        assert store._db.execute("PRAGMA synchronous").fetchone() == (1,)
     db = sqlite3.connect(directory / FILENAME)
     try:
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
@@ -214,6 +223,45 @@ def test_git_commit_and_dirty_flag(tmp_path: Path, no_git_above: None) -> None:
         dirty = store.run(start(store, rootdir=repo))
     assert clean.git_commit == dirty.git_commit == head.stdout.strip()
     assert (clean.git_dirty, dirty.git_dirty) == (False, True)
+
+
+def test_package_versions_agree_with_importlib_metadata() -> None:
+    expected = {}
+    for name in PACKAGES:
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            expected[name] = metadata.version(name)
+    assert package_versions() == expected
+
+
+def test_package_versions_come_from_the_first_dist_info_on_sys_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "pytest_xdist-99.1.dist-info").mkdir()
+    monkeypatch.syspath_prepend(str(tmp_path))
+    versions = package_versions()
+    assert versions["pytest-xdist"] == "99.1"
+    assert versions["pytest"] == pytest.__version__
+
+
+def test_git_is_started_only_where_a_repository_can_be(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if any((p / ".git").exists() for p in (tmp_path, *tmp_path.parents)):
+        pytest.skip("tmp_path lies in a git repository")
+    monkeypatch.delenv("GIT_DIR", raising=False)
+    started: list[list[str]] = []
+
+    def run(args: list[str], **kwargs: Any) -> None:
+        started.append(args)
+        raise OSError("no git here")
+
+    monkeypatch.setattr("pytest_exp.store.subprocess.run", run)
+    assert git_state(str(tmp_path)) == (None, None)
+    assert started == []
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "sub").mkdir()
+    assert git_state(str(tmp_path / "sub")) == (None, None)
+    assert started == [["git", "rev-parse", "HEAD"]]
 
 
 def test_missing_run_errors(tmp_path: Path) -> None:
