@@ -41,11 +41,12 @@ def plain_number(name: str, value: Any) -> Number:
 class MetricRecorder:
     """The metrics of one trial. Recording a name again extends its series (a learning curve)."""
 
-    __slots__ = ("recorded", "series")  # one lives as long as its test item: no __dict__ as well
+    __slots__ = ("finite", "recorded", "series")  # one per running test: no __dict__ as well
 
     def __init__(self) -> None:
         self.series: dict[str, list[Number]] = {}
         self.recorded = 0  # values recorded so far: tells whether a report must carry the series again
+        self.finite = True  # whether every value recorded so far is finite
 
     def record(self, name: str, value: Any) -> None:
         __tracebackhide__ = True
@@ -54,9 +55,13 @@ class MetricRecorder:
         value = plain_number(name, value)  # before setdefault: a refused value leaves no empty series
         self.series.setdefault(name, []).append(value)
         self.recorded += 1
+        if type(value) is float and value - value != 0.0:  # NaN or infinite, without a call
+            self.finite = False
 
     def nonfinite(self) -> list[str]:
         """Why the trial must fail: one line per metric whose value is NaN or infinite."""
+        if self.finite:
+            return []
         lines = []
         for name, series in self.series.items():
             bad = [i for i, v in enumerate(series) if isinstance(v, float) and not math.isfinite(v)]

@@ -62,6 +62,7 @@ def pytest_configure(config: pytest.Config) -> None:
     session = ExpSession(config)
     config.stash[STASH] = session
     gpu.configure(config)  # a worker's devices, or the controller pins each worker's spec
+    session.gpus = gpu.owned(config)
     session.remember_seed()
     workerinput = getattr(config, "workerinput", None)
     if workerinput is None:

@@ -76,36 +76,37 @@ def start(item: pytest.Item) -> None:
     session.running = live
 
 
-def payload(item: pytest.Item, when: str, recorder: MetricRecorder | None, started: float) -> dict[str, Any]:
+def payload(live: Live, when: str) -> dict[str, Any]:
     """The trial as plain data for one phase's report: who it is at setup, its metrics after.
 
     The metrics are the recorder's own series, not a copy: under xdist the report is sent as it
     is made, and in one process the record then shares them with the item (fewer objects alive).
     """
-    metrics = recorder.series if recorder is not None else {}
     if when != "setup":
-        live = item.stash.get(LIVE, None)
-        return {"metrics": metrics, "objective": live.objective if live is not None else None}
-    slot, trial = slot_of(item), trial_of(item)
+        return {"metrics": live.series, "objective": live.objective}
+    slot, trial, item = live.slot, live.trial, live.item
     assert slot is not None  # annotate() sends payloads for space trials only
     assert trial is not None
+    session = item.config.stash[STASH]
+    if isinstance(slot, Slot):
+        function, study, index, gate = group_of(item, slot), None, None, slot.plan.gate
+    else:
+        function, study, index, gate = slot.plan.function, slot.plan.key, slot.index, None
     record = {
-        "function": group_of(item, slot) if isinstance(slot, Slot) else slot.plan.function,
+        "function": function,
         "config_id": trial.id,
         "run": trial.run,
         "params": trial.params,
         "seed": trial.seed,
-        "metrics": metrics,
-        "worker": item.config.stash[STASH].worker,
-        "gpus": gpu.owned(item.config),
-        "started": started,
+        "metrics": live.series,
+        "worker": session.worker,
+        "gpus": session.gpus,
+        "started": live.started,
         "objective": slot.plan.objective,
-        "study": slot.plan.key if isinstance(slot, OptSlot) else None,
-        "trial": slot.index if isinstance(slot, OptSlot) else None,
+        "study": study,
+        "trial": index,
     }
-    if isinstance(slot, Slot) and slot.plan.gate is not None:
-        return {"record": record, "gate": slot.plan.gate}
-    return {"record": record}
+    return {"record": record} if gate is None else {"record": record, "gate": gate}
 
 
 def study_objective(plan_objective: str | None, recorder: MetricRecorder | None) -> tuple[str | None, str]:
@@ -139,6 +140,7 @@ class Results:
         self.proposer: Proposer | None = None
         self.store_error = ""
         self._parsed: dict[str, Objective] = {}
+        self._gpus: dict[tuple[int, ...], list[int]] = {}
         # What a failed write raises; the store's own errors join when it is imported.
         self._store_errors: tuple[type[Exception], ...] = (OSError,)
         self.gate: Gate | None = None
@@ -217,6 +219,8 @@ class Results:
                 return
         elif "record" in data:
             record = self.records[report.nodeid] = TrialRecord(test=report.nodeid, **data["record"])
+            # One list for every record of a worker's GPUs: each object kept slows every full GC.
+            record.gpus = self._gpus.setdefault(tuple(record.gpus), record.gpus)
             objective = record.objective
             self.objectives[record.function] = self._objective(objective) if objective else None
             if self.gate is not None and "gate" in data:
@@ -344,7 +348,7 @@ def annotate(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.Test
         return
     when = call.when
     if when == "call" and report.passed:
-        problems = live.nonfinite() if live.recorded else []
+        problems = live.nonfinite()
         if isinstance(live.slot, OptSlot):
             live.objective, problem = study_objective(live.slot.plan.objective, live)
             problems += [problem] if problem else []
@@ -354,14 +358,16 @@ def annotate(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.Test
     if live.trial is not None:
         if when == "setup":
             live.started = call.start
-            setattr(report, ATTR, payload(item, when, live, call.start))
+            setattr(report, ATTR, payload(live, when))
             live.sent = live.recorded
         elif live.sent != live.recorded or (when == "call" and live.objective is not None):
             # Only what changed: the controller keeps the metrics the last report carried.
-            setattr(report, ATTR, payload(item, when, live, live.started))
+            setattr(report, ATTR, payload(live, when))
             live.sent = live.recorded
     if when == "teardown":
         SINK.current = live.previous
+        # Nothing reads it now, and each object kept to the end of the run slows every full GC.
+        del item.stash[LIVE]
 
 
 def add_metric_properties(item: pytest.Item) -> None:
@@ -374,10 +380,10 @@ def add_metric_properties(item: pytest.Item) -> None:
 def json_metadata(item: pytest.Item) -> dict[str, Any]:
     """What a space trial adds to its test in a pytest-json-report (``metadata.exp``)."""
     trial = trial_of(item)
-    if trial is None:
-        return {}
     live = item.stash.get(LIVE, None)
-    metrics = {k: list(v) for k, v in live.series.items()} if live is not None else {}
+    if trial is None or live is None:  # live is gone after the teardown report: keep what was sent
+        return {}
+    metrics = {k: list(v) for k, v in live.series.items()}
     exp = {"config_id": trial.id, "run": trial.run, "seed": trial.seed, "params": trial.params}
     exp["gpus"] = gpu.owned(item.config)
     return {"exp": {**exp, "metrics": metrics}}

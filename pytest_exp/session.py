@@ -96,6 +96,7 @@ class ExpSession:
         self.seed, self.seed_note = self._session_seed()
         workerinput = getattr(config, "workerinput", {})
         self.worker: str = workerinput.get("workerid", "main")  # as the records name it
+        self.gpus: list[int] = []  # the GPUs this process owns, once pinned (set by the plugin)
         self.run_name: str = workerinput.get("exp_run") or (
             time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
         )

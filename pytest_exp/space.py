@@ -482,7 +482,7 @@ def _id_text(x: Any) -> str:
 # --------------------------------------------------------------------------- trials
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per trial that runs, kept to the end: no __dict__ each
 class Trial:
     """One run of one configuration: what ``exp_trial`` gives a test."""
 
