@@ -17,12 +17,12 @@ import pytest
 from pytest_exp import settings
 from pytest_exp.space import MAX_GRID, Grid, Space, SpaceError, Trial, config_id, derive_seed, suggest
 from pytest_exp.studies import StudyPlan, counts_towards_budget, study_key
-from pytest_exp.tolerance import Tolerance
 from pytest_exp.trials import TrialRecord
 
 if TYPE_CHECKING:
     from pytest_exp.baseline import Baseline
     from pytest_exp.results import Live
+    from pytest_exp.tolerance import Tolerance
 
 # The store (and sqlite3) is imported when a run first needs it: a run without space tests never does.
 STORE_FILE = "exp.sqlite"  # store.FILENAME

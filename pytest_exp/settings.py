@@ -11,10 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import PurePath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pytest_exp.tolerance import SPEC_FORM, tolerance_setting
 from pytest_exp.trials import Objective
+
+if TYPE_CHECKING:
+    from pytest_exp.tolerance import Tolerance
 
 # Spelled here, not imported from optimize.py: that module is only loaded when a study runs.
 SURROGATES = ("GP", "RF", "ET", "random")
@@ -83,6 +85,16 @@ def path_value(value: object) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError("expected a path")
     return value.strip()
+
+
+# The grammar is tolerance.py's; spelled here so that every run's help text does not import it.
+SPEC_FORM = "NAME:DIRECTION[:ALLOWANCE] (e.g. loss:min:2%, accuracy:max:0.01, loss:min:2%+0.001)"
+
+
+def tolerance_value(value: object) -> dict[str, Tolerance]:
+    from pytest_exp.tolerance import tolerance_setting  # here: most runs set no tolerance
+
+    return tolerance_setting(value)
 
 
 def choice(*options: str) -> Callable[[object], str]:
@@ -298,9 +310,9 @@ SETTINGS = (
         f"how far metrics may move towards worse, {SPEC_FORM}, comma-separated; "
         "a marker's specs beat these for its test (default: the objective's direction, exact; "
         "any other metric: any change fails).",
-        tolerance_setting,
+        tolerance_value,
         metavar="SPECS",
-        marker=tolerance_setting,
+        marker=tolerance_value,
     ),
     Setting(
         "baseline_strict",
