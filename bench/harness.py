@@ -7,7 +7,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,12 @@ class Runs:
     def median(self, metric: str) -> float:
         return statistics.median(float(r[metric]) for r in self.runs)
 
+    def paired(self, metric: str, anchor: Runs) -> float:
+        """The median over rounds of this variant's figure divided by the anchor's in the same
+        round: runs of one round are seconds apart, so a slow phase of the machine weighs on both."""
+        pairs = zip(self.runs, anchor.runs, strict=True)
+        return statistics.median(float(r[metric]) / float(a[metric]) for r, a in pairs)
+
     def spread(self, metric: str) -> tuple[float, float]:
         values = [float(r[metric]) for r in self.runs]
         return min(values), max(values)
@@ -46,14 +52,22 @@ def verdict(name: str, value: float, anchor: float, target: float) -> str:
     return f"{name} {r:.3f}x (target <= {target:.2f}x): {'OK' if r <= target else 'OVER'}"
 
 
-def run_child(child: str, result: Path, args: Sequence[str], directory: Path, label: str) -> dict[str, Any]:
-    """Run ``python -c child result *args`` in ``directory``: the child runs pytest with ``args``
-    and writes its own figures to ``result`` as JSON; ``wall_s`` is added. A failed run stops the
-    benchmark with pytest's own output."""
+def run_child(
+    child: str,
+    result: Path,
+    args: Sequence[str],
+    directory: Path,
+    label: str,
+    env: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Run ``python -c child result *args`` in ``directory`` (with ``env``, or this process's
+    environment): the child runs pytest with ``args`` and writes its own figures to ``result`` as
+    JSON; ``wall_s`` is added. A failed run stops the benchmark with pytest's own output."""
     start = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-c", child, str(result), *args],
         cwd=directory,
+        env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         check=False,
@@ -68,6 +82,7 @@ def run_child(child: str, result: Path, args: Sequence[str], directory: Path, la
         again = subprocess.run(
             [sys.executable, "-m", "pytest", *args],
             cwd=directory,
+            env=env,
             capture_output=True,
             text=True,
             check=False,

@@ -25,12 +25,15 @@ opened with ``Store.open_existing`` and must hold one finished run of N passed t
 the three metrics equal to what the test recorded from its ``a`` (and, under xdist, written by
 both workers). Runs without space trials must leave no store. Every variant must collect the
 same values of ``a`` and pass N tests; ``-p no:exp`` must keep the plugin out, the others load it.
-Variants are interleaved (rotated order) after one discarded warm-up round; medians are reported.
+Variants are interleaved (rotated order) after one discarded warm-up round; medians are reported, and
+the verdict takes the median over rounds of each run's ratio to the anchor's run of the same round.
+Children cache bytecode as Python does by default; ``--no-bytecode-cache`` sets PYTHONDONTWRITEBYTECODE=1.
 
 Target: ``space + 3 metrics`` at most 1.10x the ``pytest.main`` time of plain parametrize without
 the plugin, serially and under ``-n 2`` (each against its own anchor).
 
-    python bench/metrics.py [--trials 2000] [--repeats 4] [--only plain,exp,plain2,exp2] [--no-hypothesis]
+    python bench/metrics.py [--trials 2000] [--repeats 8] [--only plain,exp,plain2,exp2] [--no-hypothesis]
+                            [--no-bytecode-cache]
 """
 
 from __future__ import annotations
@@ -228,12 +231,17 @@ def command(variant: Variant) -> list[str]:
     return [*PYTEST_ARGS, *variant.args, MODULE]
 
 
+# The children's environment: by default Python's own, which caches bytecode (the warm-up round
+# writes it); --no-bytecode-cache sets PYTHONDONTWRITEBYTECODE=1, as many Docker images do.
+CHILD_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def measure(variant: Variant, result: Path, trials: int) -> dict[str, Any]:
     store = variant.directory / STORE
     shutil.rmtree(store, ignore_errors=True)  # every run starts with no store
     journal = variant.directory / FLOOR_JOURNAL
     journal.unlink(missing_ok=True)
-    run = run_child(CHILD, result, command(variant), variant.directory, variant.label)
+    run = run_child(CHILD, result, command(variant), variant.directory, variant.label, CHILD_ENV)
     check_store(variant, store, trials)
     if variant.key == "floor":
         check_floor(variant, journal, trials)
@@ -315,8 +323,16 @@ def report(variants: dict[str, Variant], trials: int, repeats: int, seconds: flo
         f"each run: python -c <wrapper> {' '.join(PYTEST_ARGS)} [-p no:exp] [-n 2] {MODULE}"
         " (fresh interpreter)"
     )
+    cached = "PYTHONDONTWRITEBYTECODE" not in CHILD_ENV
+    print(
+        "bytecode: cached (Python's default; --no-bytecode-cache to compile every run)"
+        if cached
+        else "bytecode: PYTHONDONTWRITEBYTECODE=1 (pytest compiles the plugin's modules in every run)"
+    )
     print()
-    header = f"{'':<22} {'main s':>8} {'vs anchor':>10} {'extra s':>8} {'us/trial':>9} {'wall s':>8}"
+    header = (
+        f"{'':<22} {'main s':>8} {'vs anchor':>10} {'paired':>8} {'extra s':>8} {'us/trial':>9} {'wall s':>8}"
+    )
     print(header)
     print("-" * len(header))
     for v in variants.values():
@@ -325,9 +341,11 @@ def report(variants: dict[str, Variant], trials: int, repeats: int, seconds: flo
         if v.anchor in variants:
             anchor_s = variants[v.anchor or ""].median("main_s")
             extra = main_s - anchor_s
-            row += f" {main_s / anchor_s:>9.3f}x {extra:>+8.3f} {extra / trials * 1e6:>+9.0f}"
+            paired = v.paired("main_s", variants[v.anchor or ""])
+            row += f" {main_s / anchor_s:>9.3f}x {paired:>7.3f}x {extra:>+8.3f} {extra / trials * 1e6:>+9.0f}"
         else:
-            row += f" {'(anchor)' if v.anchor is None and v.key != 'base' else '':>10} {'':>8} {'':>9}"
+            shown = "(anchor)" if v.anchor is None and v.key != "base" else ""
+            row += f" {shown:>10} {'':>8} {'':>8} {'':>9}"
         print(f"{row} {v.median('wall_s'):>8.3f}")
     print()
     print("spread (min..max of main s over the runs):")
@@ -335,16 +353,21 @@ def report(variants: dict[str, Variant], trials: int, repeats: int, seconds: flo
         t0, t1 = v.spread("main_s")
         print(f"  {v.label:<22} {t0:.3f}..{t1:.3f}")
     print()
-    print("main s = time in pytest.main; extra s = main s minus the anchor's; us/trial = extra s per trial")
+    print(
+        "main s = time in pytest.main (median); vs anchor = ratio of medians; paired = median over rounds"
+        " of the ratio to the anchor's run in the same round (the verdict's figure); extra s = main s"
+        " minus the anchor's; us/trial = extra s per trial"
+    )
     print("anchors: plain parametrize with -p no:exp (serial rows), plain -n 2 with -p no:exp (-n 2 rows)")
     for key in ("floor", "exp", "exp2"):  # the floor's line: what the least possible plugin gets
-        v = variants.get(key)
-        a = variants.get(v.anchor or "") if v is not None else None
-        if v is not None and a is not None:
+        measured = variants.get(key)
+        a = variants.get(measured.anchor or "") if measured is not None else None
+        if measured is not None and a is not None:
             print(
-                f"  {v.label:<22} vs {a.label:<18} "
-                + verdict("time", v.median("main_s"), a.median("main_s"), TARGET)
-                + f"  (fastest runs: {v.spread('main_s')[0] / a.spread('main_s')[0]:.3f}x)"
+                f"  {measured.label:<22} vs {a.label:<18} "
+                + verdict("time", measured.paired("main_s", a), 1.0, TARGET)
+                + f"  (ratio of medians {measured.median('main_s') / a.median('main_s'):.3f}x,"
+                f" of fastest runs {measured.spread('main_s')[0] / a.spread('main_s')[0]:.3f}x)"
             )
     xdist = ", from gw0 and gw1 under -n 2" if any(v.workers and v.stores for v in variants.values()) else ""
     print(
@@ -357,7 +380,12 @@ def report(variants: dict[str, Variant], trials: int, repeats: int, seconds: flo
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=2000, help="tests (trials) per run")
-    parser.add_argument("--repeats", type=int, default=4, help="measured rounds (median reported)")
+    parser.add_argument("--repeats", type=int, default=8, help="measured rounds (median reported)")
+    parser.add_argument(
+        "--no-bytecode-cache",
+        action="store_true",
+        help="run every child with PYTHONDONTWRITEBYTECODE=1 (as many Docker images do)",
+    )
     parser.add_argument(
         "--no-hypothesis",
         action="store_true",
@@ -376,6 +404,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     if args.no_hypothesis:
         PYTEST_ARGS.extend(NO_HYPOTHESIS)
+    if args.no_bytecode_cache:
+        CHILD_ENV["PYTHONDONTWRITEBYTECODE"] = "1"
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="exp-bench-") as tmp:
         root = Path(tmp)
