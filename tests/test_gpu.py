@@ -475,3 +475,31 @@ def test_summary_table_shows_each_configurations_gpus() -> None:
         "2  2  2 ± 0   1.5 ± 0     2  0,1      passed",
     ]
     assert "gpus" not in report.table([record(1, 1, [])], None)
+
+
+def test_needs_gpu_skips_what_the_marker_marks_not_what_a_keyword_names(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_module="""
+        import pytest
+
+        pytestmark = pytest.mark.needs_gpu
+
+        def test_in_a_marked_module():
+            pass
+        """,
+        test_class="""
+        import pytest
+
+        @pytest.mark.needs_gpu
+        class TestMarked:
+            def test_in_a_marked_class(self):
+                pass
+
+        def test_with_an_attribute_of_that_name():
+            pass
+
+        test_with_an_attribute_of_that_name.needs_gpu = True  # a keyword of the item, not a marker
+        """,
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider", "--exp-gpus", "none", "-rs")
+    result.assert_outcomes(passed=1, skipped=2)
