@@ -8,8 +8,9 @@ Builds, in a temporary directory, test modules over the same ``--trials`` values
                           ``-p no:exp`` so the plugin is not even loaded (the anchor);
 * ``floor``               the anchor's module with a ``record_metric`` argument and the three calls,
                           served by a bare ``conftest.py`` (``-p no:exp``): a session fixture that
-                          records, the metrics on the call report, one journal line per trial.
-                          The least a plugin can do for the measured case: the target's floor;
+                          records (handed to the test, with its ``a``, before pytest looks them
+                          up, as the plugin does), the metrics on the call report, one journal
+                          line per trial. The least a plugin can do for the measured case;
 * ``plugin, plain tests`` the same module with the plugin loaded: its per-test hooks alone
                           (no space trial, so no record, no store);
 * ``space, no metrics``   ``@pytest.mark.space("space.toml")`` (``a``: int range [0, N)) with an empty
@@ -69,8 +70,9 @@ KEYS = ("base", "plain", "floor", "hooks", "space", "exp", "plain2", "exp2")
 FLOOR_JOURNAL = "journal.jsonl"
 
 # The least a plugin can do for what the measured case asks: a session fixture that records into
-# the running test's dict, the metrics on the call report, one journal line written per trial (so
-# a kill loses nothing). No trial identity, no store, no summary. Its ratio is the target's floor.
+# the running test's dict (handed over, with the test's value of a, before pytest would look them
+# up), the metrics on the call report, one journal line written per trial (so a kill loses
+# nothing). No trial identity, no store, no summary. Its ratio is the target's floor.
 FLOOR_CONFTEST = f"""
 import json, os
 
@@ -96,6 +98,9 @@ def record_metric():
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item):
     SINK.current = {{}}
+    # As the plugin does: hand the values over before pytest looks them up (about 50 us each).
+    item.funcargs["record_metric"] = SINK
+    item.funcargs["a"] = item.callspec.params["a"]
 
 
 @pytest.hookimpl(wrapper=True)
