@@ -108,6 +108,76 @@ def test_every_trial_is_stored_with_metrics_and_status(pytester: pytest.Pytester
     assert failed["metrics"] == {"loss": [1.03, 1.02, 1.01], "accuracy": [0.99]}
 
 
+HANDED_OVER = """
+import pytest
+
+@pytest.fixture
+def model(lr):
+    return f"model(lr={lr})"
+
+@pytest.mark.space({"lr": [0.1, 0.01], "layers": [2]})
+@pytest.mark.parametrize("data", ["mnist"])
+def test_fit(lr, data, model, record_metric, exp_params, request):
+    assert request.getfixturevalue("lr") == lr  # the value pytest itself finds
+    assert model == f"model(lr={lr})"
+    record_metric("lr", lr)
+    print(f"got lr={lr} data={data} layers={exp_params['layers']}")
+"""
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["inprocess", "xdist"])
+def test_values_handed_to_the_test_are_the_ones_pytest_gives(
+    pytester: pytest.Pytester, workers: list[str]
+) -> None:
+    pytester.makepyfile(test_fit=HANDED_OVER)
+    result = pytester.runpytest("-s", *workers)
+    result.assert_outcomes(passed=2)
+    if not workers:  # a worker's output is not shown
+        result.stdout.fnmatch_lines(["*got lr=0.1 data=mnist layers=2*", "*got lr=0.01 data=mnist layers=2*"])
+    assert sorted(t["metrics"]["lr"] for t in stored(pytester)) == [[0.01], [0.1]]  # type: ignore[index]
+
+
+def test_a_record_metric_fixture_of_ones_own_still_wins(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(
+        """
+        import pytest
+
+        @pytest.fixture
+        def record_metric():
+            return lambda name, value: print(f"mine: {name}={value}")
+        """
+    )
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.space({"a": [1]})
+        def test_it(a, record_metric):
+            record_metric("m", a)
+        """
+    )
+    result = pytester.runpytest("-s")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*mine: m=1*"])
+    assert [t["metrics"] for t in stored(pytester)] == [{}]
+
+
+def test_setup_show_shows_what_is_otherwise_handed_over(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.space({"a": [1]})
+        def test_it(a, record_metric):
+            record_metric("m", a)
+        """
+    )
+    result = pytester.runpytest("--setup-show")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["SETUP    S record_metric", "        SETUP    F a[[]1]"])
+    assert [t["metrics"] for t in stored(pytester)] == [{"m": [1]}]
+
+
 def test_nan_metric_fails_the_trial_and_is_kept(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         """
