@@ -34,6 +34,10 @@ if TYPE_CHECKING:
 
 # Name of the report attribute that carries a trial's record to the controller.
 ATTR = "exp_trial"
+# What a trial's setup report carries, in this order, with its sweep's baseline gate after them:
+# a tuple, because under xdist each report is serialized, and a dict's keys cost as much again.
+SENT: tuple[str, ...] = ("function", "config_id", "run", "params", "seed", "metrics", "worker", "gpus")
+SENT += ("started", "objective", "study", "trial")
 
 
 class Live(MetricRecorder):
@@ -76,14 +80,15 @@ def start(item: pytest.Item) -> None:
     session.running = live
 
 
-def payload(live: Live, when: str) -> dict[str, Any]:
-    """The trial as plain data for one phase's report: who it is at setup, its metrics after.
+def payload(live: Live, when: str) -> tuple[Any, ...]:
+    """The trial as plain data for one phase's report: at setup who it is (``SENT``, then the
+    gate), after that its metrics and objective.
 
     The metrics are the recorder's own series, not a copy: under xdist the report is sent as it
     is made, and in one process the record then shares them with the item (fewer objects alive).
     """
     if when != "setup":
-        return {"metrics": live.series, "objective": live.objective}
+        return (live.series, live.objective)
     slot, trial, item = live.slot, live.trial, live.item
     assert slot is not None  # annotate() sends payloads for space trials only
     assert trial is not None
@@ -92,21 +97,8 @@ def payload(live: Live, when: str) -> dict[str, Any]:
         function, study, index, gate = group_of(item, slot), None, None, slot.plan.gate
     else:
         function, study, index, gate = slot.plan.function, slot.plan.key, slot.index, None
-    record = {
-        "function": function,
-        "config_id": trial.id,
-        "run": trial.run,
-        "params": trial.params,
-        "seed": trial.seed,
-        "metrics": live.series,
-        "worker": session.worker,
-        "gpus": session.gpus,
-        "started": live.started,
-        "objective": slot.plan.objective,
-        "study": study,
-        "trial": index,
-    }
-    return {"record": record} if gate is None else {"record": record, "gate": gate}
+    who = (function, trial.id, trial.run, trial.params, trial.seed, live.series, session.worker)
+    return (*who, session.gpus, live.started, slot.plan.objective, study, index, gate)
 
 
 def study_objective(plan_objective: str | None, recorder: MetricRecorder | None) -> tuple[str | None, str]:
@@ -217,22 +209,24 @@ class Results:
             record = self.records.get(report.nodeid)
             if record is None:
                 return
-        elif "record" in data:
-            record = self.records[report.nodeid] = TrialRecord(test=report.nodeid, **data["record"])
+        elif len(data) > 2:  # the setup's
+            *values, gate = data
+            record = TrialRecord(test=report.nodeid, **dict(zip(SENT, values, strict=True)))
+            self.records[report.nodeid] = record
             # One list for every record of a worker's GPUs: each object kept slows every full GC.
             record.gpus = self._gpus.setdefault(tuple(record.gpus), record.gpus)
             objective = record.objective
             self.objectives[record.function] = self._objective(objective) if objective else None
-            if self.gate is not None and "gate" in data:
-                self.gate.register(record.function, data["gate"])
+            if self.gate is not None and gate is not None:
+                self.gate.register(record.function, gate)
         else:
             record = self.records.get(report.nodeid)
             if record is None:
                 return
-            record.metrics = data["metrics"]
-            if data["objective"] is not None and record.objective is None:
-                record.objective = data["objective"]
-                self.objectives[record.function] = self._objective(record.objective)
+            record.metrics, objective = data
+            if objective is not None and record.objective is None:
+                record.objective = objective
+                self.objectives[record.function] = self._objective(objective)
         when: str = report.when or ""  # xdist's crash report says "???", outside the declared type
         outcome = report.outcome
         if when == "call":
