@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -34,16 +35,18 @@ if TYPE_CHECKING:
 
 # Name of the report attribute that carries a trial's record to the controller.
 ATTR = "exp_trial"
-# What a trial's setup report carries, in this order, with its sweep's baseline gate after them:
-# a tuple, because under xdist each report is serialized, and a dict's keys cost as much again.
-SENT: tuple[str, ...] = ("function", "config_id", "run", "params", "seed", "metrics", "worker", "gpus")
-SENT += ("started", "objective", "study", "trial")
+# What a trial's setup report carries, in TrialRecord's order, with its sweep's baseline gate
+# after them: a tuple, because under xdist each report is serialized, and a dict's keys cost as
+# much again. The controller sets the rest from the reports themselves.
+SENT = tuple(
+    f.name for f in fields(TrialRecord) if f.name not in ("test", "status", "message", "duration", "finished")
+)
 
 
 class Live(MetricRecorder):
     """One test as it runs in this process: the recorder of its metrics and, for a space trial,
-    its slot and trial. Kept in the item's stash (one lookup per phase) for as long as the item
-    lives, so it is one object (these add up: the cyclic GC walks them all)."""
+    its slot and trial. Kept in the item's stash (one lookup per phase) until its teardown
+    report, as one object: the cyclic GC walks every object still alive."""
 
     __slots__ = ("item", "objective", "previous", "sent", "slot", "started", "trial")
 

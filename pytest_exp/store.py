@@ -1,8 +1,9 @@
 """The trial store: every pytest run and each trial it finished, in one file, ``<directory>/exp.sqlite``.
 
 Why SQLite and not a JSON-lines file: trials reach it in atomic batches, so it never holds half a
-trial; it is one file with no lock files or sidecar indexes of our own (WAL mode keeps
-``-wal``/``-shm`` next to it while a connection is open, managed by SQLite); readers
+trial; once a run is over it is one file, with no lock files or sidecar indexes of our own (WAL
+mode keeps ``-wal``/``-shm`` next to it while a connection is open, managed by SQLite, and a run
+keeps its not yet committed trials in a journal, see :meth:`Store.add_trial`); readers
 (a report while the sweep runs) never block the writer; and the data can be queried with any sqlite
 tool (``sqlite3 .pytest-exp/exp.sqlite "select ..."``) without pytest-exp. The standard library is enough.
 
