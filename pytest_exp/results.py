@@ -378,7 +378,10 @@ def json_metadata(item: pytest.Item) -> dict[str, Any]:
     """What a space trial adds to its test in a pytest-json-report (``metadata.exp``)."""
     trial = trial_of(item)
     live = item.stash.get(LIVE, None)
-    if trial is None or live is None:  # live is gone after the teardown report: keep what was sent
+    if live is None:  # dropped once the teardown report is made: the session still knows it
+        running = item.config.stash[STASH].running
+        live = running if running is not None and running.item is item else None
+    if trial is None or live is None:
         return {}
     metrics = {k: list(v) for k, v in live.series.items()}
     exp = {"config_id": trial.id, "run": trial.run, "seed": trial.seed, "params": trial.params}

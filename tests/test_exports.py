@@ -7,6 +7,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from pytest_exp.store import Store
+
 SWEEP = """
 import pytest
 
@@ -86,6 +88,31 @@ def test_json_report_carries_params_metrics_and_summary(
     assert summary["configurations"][0]["metrics"]["loss"] == {"mean": 0.01, "std": None, "n": 1}
     assert summary["best"] == summary["configurations"][0]["config_id"]
     assert (data["exp"]["store"], data["exp"]["run"], data["exp"]["seed"]) == (".pytest-exp/exp.sqlite", 1, 0)
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["inprocess", "xdist"])
+def test_a_metric_recorded_at_teardown_reaches_the_json_report_and_the_store(
+    pytester: pytest.Pytester, workers: list[str]
+) -> None:
+    pytester.makepyfile(
+        test_fit="""
+        import pytest
+
+        @pytest.fixture
+        def final(record_metric):
+            yield
+            record_metric("final", 1.5)
+
+        @pytest.mark.space({"lr": [0.1]})
+        def test_fit(lr, final, record_metric):
+            record_metric("loss", lr)
+        """
+    )
+    pytester.runpytest(*workers, "--json-report", "--json-report-file=report.json").assert_outcomes(passed=1)
+    (test,) = json.loads((pytester.path / "report.json").read_text())["tests"]
+    assert test["metadata"]["exp"]["metrics"] == {"loss": [0.1], "final": [1.5]}
+    with Store.open_existing(pytester.path / ".pytest-exp") as store:
+        assert [t.metrics for t in store.trials(1)] == [{"loss": [0.1], "final": [1.5]}]
 
 
 @pytest.mark.parametrize("family", ["xunit1", "xunit2"])
