@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_exp import gpu
 from pytest_exp.fixtures import serve
 from pytest_exp.metrics import SINK, MetricRecorder
 from pytest_exp.session import (
@@ -377,13 +376,13 @@ def add_metric_properties(item: pytest.Item) -> None:
 def json_metadata(item: pytest.Item) -> dict[str, Any]:
     """What a space trial adds to its test in a pytest-json-report (``metadata.exp``)."""
     trial = trial_of(item)
+    session = item.config.stash[STASH]
     live = item.stash.get(LIVE, None)
-    if live is None:  # dropped once the teardown report is made: the session still knows it
-        running = item.config.stash[STASH].running
-        live = running if running is not None and running.item is item else None
+    if live is None and session.running is not None and session.running.item is item:
+        live = session.running  # dropped once the teardown report is made: the session still knows it
     if trial is None or live is None:
         return {}
     metrics = {k: list(v) for k, v in live.series.items()}
     exp = {"config_id": trial.id, "run": trial.run, "seed": trial.seed, "params": trial.params}
-    exp["gpus"] = gpu.owned(item.config)
+    exp["gpus"] = list(session.gpus)  # the payloads' own list, copied: json-report keeps this dict
     return {"exp": {**exp, "metrics": metrics}}

@@ -125,6 +125,15 @@ def test_fit(lr, data, model, record_metric, exp_params, request):
 """
 
 
+ONE_TRIAL = """
+import pytest
+
+@pytest.mark.space({"a": [1]})
+def test_it(a, record_metric):
+    record_metric("m", a)
+"""
+
+
 @pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["inprocess", "xdist"])
 def test_values_handed_to_the_test_are_the_ones_pytest_gives(
     pytester: pytest.Pytester, workers: list[str]
@@ -147,15 +156,7 @@ def test_a_record_metric_fixture_of_ones_own_still_wins(pytester: pytest.Pyteste
             return lambda name, value: print(f"mine: {name}={value}")
         """
     )
-    pytester.makepyfile(
-        """
-        import pytest
-
-        @pytest.mark.space({"a": [1]})
-        def test_it(a, record_metric):
-            record_metric("m", a)
-        """
-    )
+    pytester.makepyfile(ONE_TRIAL)
     result = pytester.runpytest("-s")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*mine: m=1*"])
@@ -163,15 +164,7 @@ def test_a_record_metric_fixture_of_ones_own_still_wins(pytester: pytest.Pyteste
 
 
 def test_setup_show_shows_what_is_otherwise_handed_over(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(
-        """
-        import pytest
-
-        @pytest.mark.space({"a": [1]})
-        def test_it(a, record_metric):
-            record_metric("m", a)
-        """
-    )
+    pytester.makepyfile(ONE_TRIAL)
     result = pytester.runpytest("--setup-show")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["SETUP    S record_metric", "        SETUP    F a[[]1]"])
