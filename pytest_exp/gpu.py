@@ -24,8 +24,7 @@ import shutil
 import subprocess
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -122,8 +121,7 @@ def nvml() -> tuple[Ids | None, str]:
 PROBES: dict[str, Probe] = {"nvidia-smi": nvidia_smi, "NVML": nvml}
 
 
-@dataclass(frozen=True)
-class Inventory:
+class Inventory(NamedTuple):
     """The physical devices to hand out, where they came from, and why there are none."""
 
     devices: Ids
@@ -180,8 +178,7 @@ def discover(
 # --------------------------------------------------------------------------- plan
 
 
-@dataclass(frozen=True)
-class Plan:
+class Plan(NamedTuple):
     """The inventory cut into groups of ``per_worker`` devices, one group per process."""
 
     inventory: Inventory
@@ -283,18 +280,25 @@ def pin_specs(specs: Iterable[str], plan: Plan) -> tuple[list[str], list[Ids]]:
 # --------------------------------------------------------------------------- a pytest process
 
 
-@dataclass
 class Pinning:
     """This process's side of the plan: what it owns, and what it must restore."""
 
-    plan: Plan | None = None
-    role: str = "single"  # "single", "controller" or "worker"
-    owned: Ids = ()
-    pinned: bool = False
-    assigned: list[Ids] = field(default_factory=list)
-    saved: dict[str, str | None] = field(default_factory=dict)
-    # A worker without GPUs: why, in the controller's words (the worker probes nothing itself).
-    none_reason: str | None = None
+    def __init__(
+        self,
+        plan: Plan | None = None,
+        role: str = "single",  # "single", "controller" or "worker"
+        owned: Ids = (),
+        pinned: bool = False,
+        assigned: list[Ids] | None = None,
+    ) -> None:
+        self.plan = plan
+        self.role = role
+        self.owned = owned
+        self.pinned = pinned
+        self.assigned = [] if assigned is None else assigned
+        self.saved: dict[str, str | None] = {}
+        # A worker without GPUs: why, in the controller's words (the worker probes nothing itself).
+        self.none_reason: str | None = None
 
 
 STATE = pytest.StashKey[Pinning]()

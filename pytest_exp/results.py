@@ -98,7 +98,7 @@ def payload(live: Live, when: str) -> tuple[Any, ...]:
     if isinstance(slot, Slot):
         function, study, index, gate = group_of(item, slot), None, None, slot.plan.gate
     else:
-        function, study, index, gate = slot.plan.function, slot.plan.key, slot.index, None
+        function, study, index, gate = slot.plan.function, slot.plan.key, slot.number, None
     who = (function, trial.id, trial.run, trial.params, trial.seed, live.series, session.worker)
     return (*who, session.gpus, live.started, slot.plan.objective, study, index, gate)
 

@@ -7,10 +7,9 @@ import random
 import secrets
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pytest
 
@@ -38,8 +37,7 @@ class CollectError(Exception):
     """A space or marker that cannot be expanded; reported as a collection error of its test."""
 
 
-@dataclass(frozen=True)
-class Plan:
+class Plan(NamedTuple):
     """How one marked test expands: its grid and the settings its trials share."""
 
     function: str
@@ -53,25 +51,23 @@ class Plan:
     repeat: int = 1
 
 
-@dataclass(frozen=True, slots=True)
-class OptSlot:
+class OptSlot(NamedTuple):
     """An optimization trial's item: its study and its slot number (trial-007 is 7)."""
 
     plan: StudyPlan
-    index: int
+    number: int
 
 
-@dataclass(frozen=True, slots=True)
-class Slot:
+class Slot(NamedTuple):
     """What an item holds: its plan, point and run. The trial is built when the test runs, so a
     collected item costs no more than one small object beyond plain parametrize."""
 
     plan: Plan
-    index: int
+    point: int  # the grid's index of the configuration
     run: int
 
     def trial(self) -> Trial:
-        return self.plan.grid.trial(self.index, self.run)
+        return self.plan.grid.trial(self.point, self.run)
 
 
 def _relative(path: Path, root: Path) -> str:
@@ -459,7 +455,7 @@ def group_of(item: pytest.Item, slot: Slot) -> str:
     if len(callspec.params) == len(plan.own):
         return plan.function
     # The item's id joins each parametrization's id with "-"; this plan's is one of them.
-    ours = plan.grid.label(slot.index) + (f"-run={slot.run}" if plan.repeat > 1 else "")
+    ours = plan.grid.label(slot.point) + (f"-run={slot.run}" if plan.repeat > 1 else "")
     full: str = callspec.id
     if full.startswith(ours + "-"):
         rest = full[len(ours) + 1 :]
@@ -484,13 +480,13 @@ def assign_point(item: pytest.Item, proposer: Any) -> Trial | None:
         return None
     if TRIAL in item.stash:
         return item.stash[TRIAL]
-    params = proposer.ask(slot.plan.spec(), slot.index)
+    params = proposer.ask(slot.plan.spec(), slot.number)
     callspec = item.callspec  # type: ignore[attr-defined]
     for name in callspec.params:
         if name in params:
             callspec.params[name] = params[name]
     # From the study's identity, not its epoch: trial-007 gets the same seed in every attempt.
-    seed = derive_seed(slot.plan.settings["seed"], slot.plan.key.split("/")[0], slot.index)
+    seed = derive_seed(slot.plan.settings["seed"], slot.plan.key.split("/")[0], slot.number)
     trial = item.stash[TRIAL] = Trial(config_id(params), 1, seed, params)
     return trial
 

@@ -9,9 +9,8 @@ quick run of tests whose markers say ``repeat=5``).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import PurePath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pytest_exp.trials import Objective
 
@@ -136,8 +135,7 @@ def gpus_value(value: object) -> str | tuple[int, ...]:
     return ids
 
 
-@dataclass(frozen=True)
-class Setting:
+class Setting(NamedTuple):
     name: str
     help: str
     parse: Callable[[object], Any]

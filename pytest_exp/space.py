@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, ClassVar, overload
+from typing import Any, ClassVar, NamedTuple, overload
 
 
 def _toml() -> Any:
@@ -482,8 +482,7 @@ def _id_text(x: Any) -> str:
 # --------------------------------------------------------------------------- trials
 
 
-@dataclass(frozen=True, slots=True)  # one per trial that runs, kept to the end: no __dict__ each
-class Trial:
+class Trial(NamedTuple):
     """One run of one configuration: what ``exp_trial`` gives a test."""
 
     id: str

@@ -40,10 +40,9 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from pytest_exp.trials import TrialRecord
 
@@ -151,8 +150,7 @@ class StoreError(Exception):
     """A store that cannot be opened or read as asked; the message names the file or directory."""
 
 
-@dataclass(frozen=True)
-class RunInfo:
+class RunInfo(NamedTuple):
     """One pytest run as recorded: ``trials`` is the number of trials stored for it so far."""
 
     id: int

@@ -13,9 +13,8 @@ import math
 import secrets
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pytest_exp.space import Space, canonical_json
 from pytest_exp.trials import Objective, TrialRecord, safe_name
@@ -24,8 +23,7 @@ if TYPE_CHECKING:
     from multiprocessing.connection import Connection
 
 
-@dataclass(frozen=True)
-class StudyPlan:
+class StudyPlan(NamedTuple):
     """What every process knows of a study after collection: enough to start it anywhere."""
 
     key: str

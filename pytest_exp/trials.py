@@ -8,14 +8,13 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 STATUSES = ("passed", "failed", "error", "skipped", "crashed", "interrupted", "running")
 Number = int | float | bool
 
 
-@dataclass(frozen=True)
-class Objective:
+class Objective(NamedTuple):
     """The metric that orders trials (and later drives the optimizer)."""
 
     name: str
