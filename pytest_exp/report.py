@@ -11,9 +11,9 @@ import json
 import math
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from pytest_exp.settings import report_format
 from pytest_exp.space import canonical_json, format_values
@@ -36,8 +36,7 @@ MAX_PARAM_WIDTH = 40
 GAP = "  "
 
 
-@dataclass(frozen=True)
-class Comparison:
+class Comparison(NamedTuple):
     """What a baseline comparison adds to one test function's reports (built by
     :mod:`pytest_exp.gate`; this module only shows it)."""
 
@@ -54,8 +53,7 @@ class Comparison:
 # --------------------------------------------------------------------------- aggregation
 
 
-@dataclass(frozen=True)
-class MetricSummary:
+class MetricSummary(NamedTuple):
     """One metric over the trials of one configuration that reported it.
 
     ``mean`` is NaN when any value is NaN; ``std`` is the sample standard deviation (ddof=1),
@@ -276,8 +274,7 @@ def _best(
     return f"{label} -> {objective.name} {value} ({objective.direction})"
 
 
-@dataclass
-class _Grid:
+class _Grid(NamedTuple):
     """A table as cells: what the terminal and Markdown renderers share."""
 
     title: str
@@ -574,7 +571,7 @@ def summary_dict(
             "params": s.params,
             "runs": s.runs,
             "statuses": s.statuses,
-            "metrics": {name: asdict(m) for name, m in s.metrics.items()},
+            "metrics": {name: m._asdict() for name, m in s.metrics.items()},
         }
         for s in summaries
     ]

@@ -1040,6 +1040,14 @@ def test_parameter_grid_values_are_distinct_and_ordered(space: Space) -> None:
 
 @given(spaces(max_size=None))
 @PROPS
+def test_iterating_grid_values_gives_what_indexing_gives(space: Space) -> None:
+    for vals in space.grid(seed=7).values:
+        assert list(vals) == [vals[i] for i in range(len(vals))]
+        assert [type(v) for v in vals] == [type(vals[i]) for i in range(len(vals))]
+
+
+@given(spaces(max_size=None))
+@PROPS
 def test_toml_round_trip(space: Space) -> None:
     text = space.to_toml()
     again = Space.from_toml(text)
