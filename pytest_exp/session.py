@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import random
-import secrets
 import time
 from collections.abc import Mapping
 from importlib.util import find_spec
@@ -94,7 +93,7 @@ class ExpSession:
         self.worker: str = workerinput.get("workerid", "main")  # as the records name it
         self.gpus: list[int] = []  # the GPUs this process owns, once pinned (set by the plugin)
         self.run_name: str = workerinput.get("exp_run") or (
-            time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
+            time.strftime("%Y%m%d-%H%M%S") + "-" + os.urandom(2).hex()  # secrets would load hmac too
         )
         self.store_dir = self._store_dir()
         # Set by the plugin: the Proposer (controller or only process) or a worker's RemoteProposer.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-import secrets
+import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -147,7 +147,7 @@ class ProposerServer:
         self.proposer = proposer
         from multiprocessing.connection import Listener  # here: only xdist runs serve workers
 
-        self.authkey = secrets.token_bytes(32)
+        self.authkey = os.urandom(32)  # what secrets.token_bytes returns, without loading hmac
         self._listener = Listener(("127.0.0.1", 0), authkey=self.authkey)
         self.address: tuple[str, int] = self._listener.address
         threading.Thread(target=self._accept, name="pytest-exp-proposer", daemon=True).start()

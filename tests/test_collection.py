@@ -389,7 +389,7 @@ def test_a_run_without_space_trials_loads_no_store_report_or_baseline(pytester: 
 
         def pytest_unconfigure(config):
             heavy = ["pytest_exp.store", "pytest_exp.report", "pytest_exp.baseline", "pytest_exp.gate"]
-            heavy += ["pytest_exp.tolerance", "sqlite3", "multiprocessing.connection"]
+            heavy += ["pytest_exp.tolerance", "sqlite3", "multiprocessing.connection", "secrets"]
             print("loaded:", [name for name in heavy if name in sys.modules])
         """
     )
