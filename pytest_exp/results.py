@@ -14,11 +14,11 @@ from pytest_exp.metrics import SINK, MetricRecorder
 from pytest_exp.session import (
     STASH,
     STORE_FILE,
-    TRIAL,
     ExpSession,
     OptSlot,
     Slot,
     assign_point,
+    grid_trial,
     group_of,
     slot_of,
     trial_of,
@@ -68,13 +68,9 @@ def start(item: pytest.Item) -> None:
     slot = slot_of(item)
     trial = None
     if isinstance(slot, Slot):
-        # ``in`` first: for a missing key Stash.get raises and catches a KeyError.
-        if TRIAL in item.stash:
-            trial = item.stash[TRIAL]
-        else:
-            trial = item.stash[TRIAL] = slot.trial()
+        trial = grid_trial(item, slot)
     elif slot is not None and session.proposer is not None:
-        trial = assign_point(item, session.proposer)
+        trial = assign_point(item, slot, session.proposer)
     if session.serve_fixtures:
         serve(item, trial)
     live = item.stash[LIVE] = Live(item, slot, trial)
@@ -354,10 +350,8 @@ def annotate(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.Test
     if live.trial is not None:
         if when == "setup":
             live.started = call.start
-            setattr(report, ATTR, payload(live, when))
-            live.sent = live.recorded
-        elif live.sent != live.recorded or (when == "call" and live.objective is not None):
-            # Only what changed: the controller keeps the metrics the last report carried.
+        # After the setup's, only what changed: the controller keeps what the last report carried.
+        if when == "setup" or live.sent != live.recorded or (when == "call" and live.objective is not None):
             setattr(report, ATTR, payload(live, when))
             live.sent = live.recorded
     if when == "teardown":

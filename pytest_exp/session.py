@@ -443,10 +443,16 @@ def trial_of(item: pytest.Item) -> Trial | None:
     if TRIAL in item.stash:
         return item.stash[TRIAL]
     slot = slot_of(item)
-    if isinstance(slot, Slot):
-        item.stash[TRIAL] = slot.trial()
+    return grid_trial(item, slot) if isinstance(slot, Slot) else None
+
+
+def grid_trial(item: pytest.Item, slot: Slot) -> Trial:
+    """A grid item's trial, built the first time it is asked for and kept in the item's stash."""
+    # ``in`` first: for a missing key Stash.get raises and catches a KeyError.
+    if TRIAL in item.stash:
         return item.stash[TRIAL]
-    return None
+    trial = item.stash[TRIAL] = slot.trial()
+    return trial
 
 
 def group_of(item: pytest.Item, slot: Slot) -> str:
@@ -476,12 +482,9 @@ def slot_of(item: pytest.Item) -> Slot | OptSlot | None:
     return slot if isinstance(slot, (Slot, OptSlot)) else None
 
 
-def assign_point(item: pytest.Item, proposer: Any) -> Trial | None:
+def assign_point(item: pytest.Item, slot: OptSlot, proposer: Any) -> Trial:
     """Before an optimization trial's fixtures are set up: ask the proposer for its point and
     put the values where direct parametrization would have put them."""
-    slot = slot_of(item)
-    if not isinstance(slot, OptSlot):
-        return None
     if TRIAL in item.stash:
         return item.stash[TRIAL]
     params = proposer.ask(slot.plan.spec(), slot.number)
