@@ -381,8 +381,8 @@ def test_grids_are_cached_by_meaning_not_object_identity(pytester: pytest.Pytest
 
 
 def test_a_run_without_space_trials_loads_no_store_report_or_baseline(pytester: pytest.Pytester) -> None:
-    # Every pytest run in an environment with the plugin pays for what it imports (and, with
-    # PYTHONDONTWRITEBYTECODE, for pytest rewriting each module again): these wait until needed.
+    # Every pytest run in an environment with the plugin pays for what it imports (and, where no
+    # bytecode was compiled, for compiling it): these wait until needed.
     pytester.makeconftest(
         """
         import sys
@@ -397,3 +397,27 @@ def test_a_run_without_space_trials_loads_no_store_report_or_baseline(pytester: 
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["loaded: []"])
+
+
+def test_the_plugin_modules_are_imported_by_python_not_by_the_assertion_rewriter(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # pytest marks every module of an installed plugin's distribution for rewriting, as -p marks
+    # the package it names here (an editable install, as in CI, escapes the marking).
+    pytester.makeconftest(
+        """
+        import sys
+
+        def pytest_unconfigure(config):
+            # The package's own __init__ may still be rewritten: it installs the finder for the rest.
+            names = [n for n in sys.modules if n.startswith("pytest_exp.")]
+            print("loaders:", sorted({type(sys.modules[n].__loader__).__name__ for n in names}))
+        """
+    )
+    pytester.makepyfile("def test_plain():\n    pass\n")
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "-p", "pytest_exp", "-p", "pytest_exp.plugin"
+    )
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["loaders: ['SourceFileLoader']"])
