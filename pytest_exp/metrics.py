@@ -52,7 +52,8 @@ class MetricRecorder:
         __tracebackhide__ = True
         if not isinstance(name, str) or not name.strip():
             raise MetricError(f"record_metric: the name must be a non-empty string (got {name!r})")
-        value = plain_number(name, value)  # before setdefault: a refused value leaves no empty series
+        if type(value) is not float and type(value) is not int:  # nearly always one of them
+            value = plain_number(name, value)  # before setdefault: a refused value leaves no empty series
         self.series.setdefault(name, []).append(value)
         self.recorded += 1
         if type(value) is float and value - value != 0.0:  # NaN or infinite, without a call

@@ -12,7 +12,7 @@ import pytest
 from pytest_exp import gpu, settings
 from pytest_exp.fixtures import _exp_slot, exp_dir, exp_gpus, exp_params, exp_trial, record_metric
 from pytest_exp.results import Results, add_metric_properties, annotate, json_metadata, start
-from pytest_exp.session import STASH, ExpSession
+from pytest_exp.session import STASH, ExpSession, build_trials
 from pytest_exp.studies import Proposer, ProposerServer, RemoteProposer
 
 __all__ = ["_exp_slot", "exp_dir", "exp_gpus", "exp_params", "exp_trial", "record_metric"]
@@ -118,6 +118,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         # this runs for every item of every run on a machine without GPUs).
         if "needs_gpu" in item.keywords and item.get_closest_marker("needs_gpu") is not None:
             item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> None:
+    if not session.config.option.collectonly:
+        build_trials(session.items)  # under xdist, on each worker: the controller collects nothing
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import time
-from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -34,12 +33,6 @@ if TYPE_CHECKING:
 
 # Name of the report attribute that carries a trial's record to the controller.
 ATTR = "exp_trial"
-# What a trial's setup report carries, in TrialRecord's order, with its sweep's baseline gate
-# after them: a tuple, because under xdist each report is serialized, and a dict's keys cost as
-# much again. The controller sets the rest from the reports themselves.
-SENT = tuple(
-    f.name for f in fields(TrialRecord) if f.name not in ("test", "status", "message", "duration", "finished")
-)
 
 
 class Live(MetricRecorder):
@@ -79,8 +72,11 @@ def start(item: pytest.Item) -> None:
 
 
 def payload(live: Live, when: str) -> tuple[Any, ...]:
-    """The trial as plain data for one phase's report: at setup who it is (``SENT``, then the
-    gate), after that its metrics and objective.
+    """The trial as plain data for one phase's report: at setup who it is, in TrialRecord's
+    order (function, config_id, run, params, seed, metrics, worker, gpus, started, objective,
+    study, trial), then its sweep's baseline gate; after that its metrics and objective. A tuple,
+    because under xdist each report is serialized, and a dict's keys cost as much again. The
+    controller sets the rest from the reports themselves.
 
     The metrics are the recorder's own series, not a copy: under xdist the report is sent as it
     is made, and in one process the record then shares them with the item (fewer objects alive).
@@ -208,15 +204,18 @@ class Results:
             if record is None:
                 return
         elif len(data) > 2:  # the setup's
-            *values, gate = data
-            record = TrialRecord(test=report.nodeid, **dict(zip(SENT, values, strict=True)))
-            self.records[report.nodeid] = record
+            function, cid, run, params, seed, metrics, worker, gpus, started, objective, study, n, gate = data
             # One list for every record of a worker's GPUs: each object kept slows every full GC.
-            record.gpus = self._gpus.setdefault(tuple(record.gpus), record.gpus)
-            objective = record.objective
-            self.objectives[record.function] = self._objective(objective) if objective else None
+            gpus = self._gpus.setdefault(tuple(gpus), gpus)
+            # Positional: keywords (from a dict) cost five times as much.
+            record = TrialRecord(
+                report.nodeid, function, cid, run, params, seed, metrics, "running", "", 0.0, worker, gpus,
+                started, None, objective, study, n,
+            )  # fmt: skip
+            self.records[report.nodeid] = record
+            self.objectives[function] = self._objective(objective) if objective else None
             if self.gate is not None and gate is not None:
-                self.gate.register(record.function, gate)
+                self.gate.register(function, gate)
         else:
             record = self.records.get(report.nodeid)
             if record is None:

@@ -455,6 +455,17 @@ def grid_trial(item: pytest.Item, slot: Slot) -> Trial:
     return trial
 
 
+def build_trials(items: list[pytest.Item]) -> None:
+    """Every grid item's trial, built in one pass before the first test runs. Built one at a time
+    at each setup, between pytest's own work, the same code ran about three times slower (13 us
+    against 4 us a trial, measured); a trial is kept on its item to the end of the run either way.
+    """
+    for item in items:
+        slot = slot_of(item)
+        if isinstance(slot, Slot):
+            grid_trial(item, slot)
+
+
 def group_of(item: pytest.Item, slot: Slot) -> str:
     """The sweep a grid trial belongs to: its test function, and the item's other parameters
     when it has some (a stacked parametrize, a parametrized fixture), as pytest's id shows them:
