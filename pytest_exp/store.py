@@ -139,11 +139,9 @@ FLUSH_AFTER_S = 1.0
 FLUSH_EVERY = 256
 TEXT_FIELDS = ("test", "function", "config_id", "status", "message", "worker")
 JSON_FIELDS = ("params", "metrics", "gpus")
-# Where each kind of column is in an INSERT_TRIAL row (run_id and seq first).
-_ROW_TEXT_AT = tuple(2 + TRIAL_FIELDS.index(f) for f in TEXT_FIELDS)
-_ROW_JSON_AT = tuple(2 + TRIAL_FIELDS.index(f) for f in JSON_FIELDS)
-_ROW_SEED_AT = 2 + TRIAL_FIELDS.index("seed")
-_PARAMS_AT = TRIAL_FIELDS.index("params")
+_TEXT_AT = tuple(TRIAL_FIELDS.index(f) for f in TEXT_FIELDS)
+JSON_AT = tuple(TRIAL_FIELDS.index(f) for f in JSON_FIELDS)
+_SEED_AT = TRIAL_FIELDS.index("seed")
 _VALUES_OF = operator.attrgetter(*TRIAL_FIELDS)
 _INT64 = range(-(2**63), 2**63)
 
@@ -328,9 +326,9 @@ class Store:
             self._seq[run_id] = last or 0
         self._seq[run_id] += 1
         seq = self._seq[run_id]
-        row = _journal_row(run_id, seq, record)
+        row = _trial_row(run_id, seq, record)
         if fcntl is None:  # no advisory locks (Windows): commit each trial as it comes
-            self._db.execute(INSERT_TRIAL, _insert_row(row))
+            self._db.execute(INSERT_TRIAL, row)
             return
         os.write(self._journal(run_id), pickle.dumps(row, PICKLE_PROTOCOL))
         self._pending.append(row)
@@ -343,7 +341,7 @@ class Store:
             return
         self._db.execute("BEGIN IMMEDIATE")
         try:
-            self._db.executemany(INSERT_TRIAL, map(_insert_row, self._pending))
+            self._db.executemany(INSERT_TRIAL, self._pending)
             self._db.execute("COMMIT")
         except BaseException:
             self._db.execute("ROLLBACK")
@@ -393,7 +391,7 @@ class Store:
                 rows = journaled_rows(path.read_bytes())
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
-                    self._db.executemany(INSERT_TRIAL, map(_insert_row, rows))
+                    self._db.executemany(INSERT_TRIAL, rows)
                     for run_id in {row[0] for row in rows}:
                         self._db.execute(
                             "UPDATE runs SET status = 'killed' WHERE id = ? AND finished IS NULL", (run_id,)
@@ -577,27 +575,17 @@ def journaled_rows(data: bytes) -> list[tuple[Any, ...]]:
     return rows
 
 
-def _journal_row(run_id: int, seq: int, record: TrialRecord) -> tuple[Any, ...]:
-    """A trial as its journal record: ``run_id``, ``seq`` and its TRIAL_FIELDS values, params as
-    JSON text (they may hold objects that only ``default=str`` can store), the rest as they are.
-    The other columns are encoded by ``_insert_row`` when the batch reaches SQLite, in one loop:
-    encoded here, between pytest's own work, they cost every trial several times as much."""
-    row = _VALUES_OF(record)
-    return (run_id, seq, *row[:_PARAMS_AT], _dumps(row[_PARAMS_AT]), *row[_PARAMS_AT + 1 :])
-
-
-def _insert_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
-    """A journal record's INSERT_TRIAL parameters (its params are JSON text already)."""
-    values = list(row)
+def _trial_row(run_id: int, seq: int, record: TrialRecord) -> tuple[Any, ...]:
+    """A trial's INSERT_TRIAL parameters."""
+    row = list(_VALUES_OF(record))
     # One check for all of a trial's text, which is nearly always ASCII.
-    if not "".join([values[i] for i in _ROW_TEXT_AT]).isascii():
-        for i in _ROW_TEXT_AT:
-            values[i] = _text(values[i])
-    for i in _ROW_JSON_AT:
-        if not isinstance(values[i], str):
-            values[i] = _dumps(values[i])
-    values[_ROW_SEED_AT] = _int_in(values[_ROW_SEED_AT])
-    return tuple(values)
+    if not "".join([row[i] for i in _TEXT_AT]).isascii():
+        for i in _TEXT_AT:
+            row[i] = _text(row[i])
+    for i in JSON_AT:
+        row[i] = _dumps(row[i])
+    row[_SEED_AT] = _int_in(row[_SEED_AT])
+    return (run_id, seq, *row)
 
 
 # ensure_ascii (the default) keeps lone surrogates representable; default=str stores what JSON
