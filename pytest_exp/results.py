@@ -13,6 +13,7 @@ from pytest_exp.metrics import SINK, MetricRecorder
 from pytest_exp.session import (
     STASH,
     STORE_FILE,
+    TRIAL,
     ExpSession,
     OptSlot,
     Slot,
@@ -20,7 +21,6 @@ from pytest_exp.session import (
     grid_trial,
     group_of,
     slot_of,
-    trial_of,
 )
 from pytest_exp.space import Trial
 from pytest_exp.studies import Proposer
@@ -355,8 +355,10 @@ def annotate(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.Test
             live.sent = live.recorded
     if when == "teardown":
         SINK.current = live.previous
-        # Nothing reads it now, and each object kept to the end of the run slows every full GC.
+        # Nothing reads them now, and each object kept to the end of the run slows every full GC.
         del item.stash[LIVE]
+        if isinstance(live.slot, Slot):  # rebuilt if the item runs again; a study's point is not
+            del item.stash[TRIAL]
 
 
 def add_metric_properties(item: pytest.Item) -> None:
@@ -368,13 +370,13 @@ def add_metric_properties(item: pytest.Item) -> None:
 
 def json_metadata(item: pytest.Item) -> dict[str, Any]:
     """What a space trial adds to its test in a pytest-json-report (``metadata.exp``)."""
-    trial = trial_of(item)
     session = item.config.stash[STASH]
     live = item.stash.get(LIVE, None)
     if live is None and session.running is not None and session.running.item is item:
         live = session.running  # dropped once the teardown report is made: the session still knows it
-    if trial is None or live is None:
+    if live is None or live.trial is None:
         return {}
+    trial = live.trial
     metrics = {k: list(v) for k, v in live.series.items()}
     exp = {"config_id": trial.id, "run": trial.run, "seed": trial.seed, "params": trial.params}
     exp["gpus"] = list(session.gpus)  # the payloads' own list, copied: json-report keeps this dict
