@@ -118,6 +118,7 @@ class ExpSession:
         self.seed, self.seed_note = self._session_seed()
         workerinput = getattr(config, "workerinput", {})
         self.worker: str = workerinput.get("workerid", "main")  # as the records name it
+        self.remote = "workerid" in workerinput  # an xdist worker, whose reports go to a controller
         self.gpus: list[int] = []  # the GPUs this process owns, once pinned (set by the plugin)
         self.run_name: str = workerinput.get("exp_run") or (
             time.strftime("%Y%m%d-%H%M%S") + "-" + os.urandom(2).hex()  # secrets would load hmac too

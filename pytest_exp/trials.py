@@ -136,6 +136,32 @@ class TrialRecord:
         return cls(**data)
 
 
+_JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def reported_params(params: dict[str, Any]) -> dict[str, Any]:
+    """A trial's params as reports and records carry them: JSON values, anything else (TOML dates
+    and times, objects from dict spaces) as its ``str``, as the store keeps it. The same dict
+    when it holds only scalars, as it nearly always does."""
+    if all(type(v) in _JSON_SCALARS for v in params.values()):
+        return params
+    return {k: _reported(v) for k, v in params.items()}
+
+
+def _reported(x: Any) -> Any:
+    if type(x) in _JSON_SCALARS:
+        return x
+    if isinstance(x, (list, tuple)):
+        return [_reported(v) for v in x]
+    if isinstance(x, dict):
+        return {str(k): _reported(v) for k, v in x.items()}
+    if isinstance(x, bool):
+        return bool(x)
+    if isinstance(x, (int, float)):
+        return int(x) if isinstance(x, int) else float(x)
+    return str(x)
+
+
 def safe_name(text: str) -> str:
     """A test id as a file name: ``tests/test_a.py::test_fit`` -> ``tests_test_a.py_test_fit``."""
     return re.sub(r"[^\w.-]+", "_", text).strip("_")
