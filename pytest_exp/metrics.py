@@ -41,12 +41,16 @@ def plain_number(name: str, value: Any) -> Number:
 class MetricRecorder:
     """The metrics of one trial. Recording a name again extends its series (a learning curve)."""
 
-    __slots__ = ("finite", "recorded", "series")  # one per running test: no __dict__ as well
+    __slots__ = ("finite", "properties", "property_at", "recorded", "series")  # no __dict__ each
 
-    def __init__(self) -> None:
+    def __init__(self, properties: list[tuple[str, object]] | None = None) -> None:
         self.series: dict[str, list[Number]] = {}
         self.recorded = 0  # values recorded so far: tells whether a report must carry the series again
         self.finite = True  # whether every value recorded so far is finite
+        # The test's user_properties, which hold each metric's last value as it is recorded, so
+        # every report of the test carries them (junitxml properties, json-report entries).
+        self.properties = properties
+        self.property_at: dict[str, int] = {}
 
     def record(self, name: str, value: Any) -> None:
         __tracebackhide__ = True
@@ -56,6 +60,13 @@ class MetricRecorder:
             value = plain_number(name, value)  # before setdefault: a refused value leaves no empty series
         self.series.setdefault(name, []).append(value)
         self.recorded += 1
+        if self.properties is not None:
+            at = self.property_at.get(name)
+            if at is None:
+                self.property_at[name] = len(self.properties)
+                self.properties.append((name, value))
+            else:
+                self.properties[at] = (name, value)
         if type(value) is float and value - value != 0.0:  # NaN or infinite, without a call
             self.finite = False
 

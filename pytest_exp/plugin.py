@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +11,7 @@ import pytest
 
 from pytest_exp import gpu, settings
 from pytest_exp.fixtures import _exp_slot, exp_dir, exp_gpus, exp_params, exp_trial, record_metric
-from pytest_exp.results import Results, add_metric_properties, annotate, json_metadata, start
+from pytest_exp.results import Results, annotate, json_metadata, start
 from pytest_exp.session import STASH, ExpSession, build_trials
 from pytest_exp.studies import Proposer, ProposerServer, RemoteProposer
 
@@ -71,8 +71,10 @@ def pytest_configure(config: pytest.Config) -> None:
         # Always: a marker can ask for a study (optimize=N) where the command line did not.
         # Cheap until a study starts; skopt is imported then.
         results.proposer = session.proposer = Proposer(session.study_history, session.previous_study)
-    elif "exp_proposer" in workerinput:
-        session.proposer = RemoteProposer(workerinput["exp_proposer"], workerinput["exp_authkey"])
+    else:
+        config.pluginmanager.register(WorkerHooks(), "exp-worker")
+        if "exp_proposer" in workerinput:
+            session.proposer = RemoteProposer(workerinput["exp_proposer"], workerinput["exp_authkey"])
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(XdistHooks(session), "exp-xdist")
 
@@ -131,16 +133,12 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     start(item)  # before the fixtures: an optimization trial gets its point here
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(
-    item: pytest.Item, call: pytest.CallInfo[None]
-) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    if call.when == "call":
-        # Before the report exists, so it carries them: junitxml properties, json-report too.
-        add_metric_properties(item)
-    rep = yield
-    annotate(item, call, rep)  # after the teardown's report it also puts the outer recorder back
-    return rep
+class WorkerHooks:
+    """Registered in an xdist worker: its reports carry their trials to the controller."""
+
+    @pytest.hookimpl(tryfirst=True)  # before xdist sends the report
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        annotate(report)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
@@ -161,8 +159,9 @@ class ControllerHooks:
         self.plot_error = ""
         self.baseline_note = ""
 
-    @pytest.hookimpl(tryfirst=True)  # a baseline verdict may fail the report: before anyone reads it
+    @pytest.hookimpl(tryfirst=True)  # a verdict may fail the report: before anyone reads it
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        annotate(report)  # a test this process ran (none under xdist)
         self.results.add(report)
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:

@@ -155,6 +155,8 @@ def test_a_metric_recorded_at_teardown_reaches_the_json_report_and_the_store(
     pytester.runpytest(*workers, "--json-report", "--json-report-file=report.json").assert_outcomes(passed=1)
     (test,) = json.loads((pytester.path / "report.json").read_text())["tests"]
     assert test["metadata"]["exp"]["metrics"] == {"loss": [0.1], "final": [1.5]}
+    # Properties hold each metric's last value as it is recorded: the teardown's report has both.
+    assert test["user_properties"] == [{"loss": 0.1}, {"final": 1.5}]
     with Store.open_existing(pytester.path / ".pytest-exp") as store:
         assert [t.metrics for t in store.trials(1)] == [{"loss": [0.1], "final": [1.5]}]
 

@@ -71,6 +71,18 @@ def test_bad_values_are_refused(value: object, message: str) -> None:
     assert str(e.value) == message
 
 
+def test_properties_hold_each_metrics_last_value_in_first_recorded_order() -> None:
+    properties: list[tuple[str, object]] = [("user", "x")]
+    recorder = MetricRecorder(properties)
+    recorder.record("loss", 1.0)
+    properties.append(("other", 1))  # record_property in between keeps its place
+    recorder.record("acc", 0.5)
+    recorder.record("loss", 0.25)
+    with pytest.raises(MetricError):
+        recorder.record("loss", "bad")
+    assert properties == [("user", "x"), ("loss", 0.25), ("other", 1), ("acc", 0.5)]
+
+
 def test_series_and_nonfinite() -> None:
     recorder = MetricRecorder()
     for v in (1.0, float("inf"), 0.5):
