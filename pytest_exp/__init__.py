@@ -11,10 +11,10 @@ from types import ModuleType
 class _StandardImports:
     """Finds this package's modules ahead of pytest's assertion rewriter, which takes over every
     module of a ``pytest11`` plugin's distribution. Its asserts are internal checks, not test
-    assertions; rewritten, every run read each module's cached code through a slower path (about
-    6 ms a run, measured) and, where bytecode is not written (``PYTHONDONTWRITEBYTECODE``, as in many
-    Docker images), parsed and compiled all of it again (about 80 ms), where Python itself reads
-    the bytecode that pip compiled at install. Installed by this module, which pytest still
+    assertions; rewritten, every run read each module's cached code through a slower path (a few
+    ms a run) and, where bytecode is not written (``PYTHONDONTWRITEBYTECODE``, as in many Docker
+    images), parsed and compiled all of it again (60-80 ms a run, measured), where Python itself
+    reads the bytecode that pip compiled at install. Installed by this module, which pytest still
     rewrites: it is the first of the package that is imported, and it is small."""
 
     @staticmethod

@@ -37,8 +37,8 @@ ATTR = "exp_trial"
 
 class Live(MetricRecorder):
     """One test as it runs in this process: the recorder of its metrics and, for a space trial,
-    its slot and trial. Kept in the item's stash (one lookup per phase) until its teardown
-    report, as one object: the cyclic GC walks every object still alive."""
+    its slot and trial. ``SINK.current`` while it runs, and in the item's stash until its
+    teardown report, as one object: the cyclic GC walks every object still alive."""
 
     __slots__ = ("item", "objective", "previous", "remote", "sent", "slot", "started", "trial")
 

@@ -17,6 +17,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, NamedTuple, overload
 
+from pytest_exp.trials import JSON_SCALARS
+
 
 def _toml() -> Any:
     """The TOML reader, imported on first use: a run that reads no space file never needs it."""
@@ -111,13 +113,10 @@ def _freeze(x: Any) -> Any:
     return (_kind(x), x)
 
 
-_SCALARS = frozenset({int, float, str, bool, type(None)})
-
-
 def _plain(x: Any) -> Any:
     """TOML values as plain Python: tuples become lists, mappings become dicts, numpy arrays and
     scalars become lists and Python scalars (a numpy scalar in a report breaks xdist)."""
-    if type(x) in _SCALARS:  # exactly these types (not np.float64, a float subclass): nearly always
+    if type(x) in JSON_SCALARS:  # exactly these types (not np.float64, a float subclass): nearly always
         return x
     if type(x).__module__ == "numpy" and hasattr(x, "tolist"):
         return _plain(x.tolist())

@@ -136,20 +136,21 @@ class TrialRecord:
         return cls(**data)
 
 
-_JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
+# Exactly these types (not np.float64, a float subclass) are plain as they are.
+JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 def reported_params(params: dict[str, Any]) -> dict[str, Any]:
     """A trial's params as reports and records carry them: JSON values, anything else (TOML dates
     and times, objects from dict spaces) as its ``str``, as the store keeps it. The same dict
     when it holds only scalars, as it nearly always does."""
-    if all(type(v) in _JSON_SCALARS for v in params.values()):
+    if all(type(v) in JSON_SCALARS for v in params.values()):
         return params
     return {k: _reported(v) for k, v in params.items()}
 
 
 def _reported(x: Any) -> Any:
-    if type(x) in _JSON_SCALARS:
+    if type(x) in JSON_SCALARS:
         return x
     if isinstance(x, (list, tuple)):
         return [_reported(v) for v in x]
