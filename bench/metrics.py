@@ -33,7 +33,7 @@ Children cache bytecode as Python does by default; ``--no-bytecode-cache`` sets 
 Target: ``space + 3 metrics`` at most 1.10x the ``pytest.main`` time of plain parametrize without
 the plugin, serially and under ``-n 2`` (each against its own anchor).
 
-    python bench/metrics.py [--trials 2000] [--repeats 8] [--only plain,exp,plain2,exp2] [--no-hypothesis]
+    python bench/metrics.py [--trials 2000] [--repeats 20] [--only plain,exp,plain2,exp2] [--no-hypothesis]
                             [--no-bytecode-cache]
 """
 
@@ -380,7 +380,7 @@ def report(variants: dict[str, Variant], trials: int, repeats: int, seconds: flo
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=2000, help="tests (trials) per run")
-    parser.add_argument("--repeats", type=int, default=8, help="measured rounds (median reported)")
+    parser.add_argument("--repeats", type=int, default=20, help="measured rounds (median reported)")
     parser.add_argument(
         "--no-bytecode-cache",
         action="store_true",
