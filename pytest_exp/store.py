@@ -30,7 +30,6 @@ import contextlib
 import io
 import json
 import math
-import operator
 import os
 import pickle
 import platform
@@ -44,7 +43,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from pytest_exp.trials import TrialRecord
+from pytest_exp.trials import FIELDS, TrialRecord, field_values
 
 try:
     import fcntl
@@ -105,25 +104,7 @@ RUN_COLUMNS = (
     "id, seed, argv, rootdir, git_commit, git_dirty, python, platform, packages, started, finished, status, "
     "name, (SELECT count(*) FROM trials WHERE trials.run_id = runs.id)"
 )
-TRIAL_FIELDS = (
-    "test",
-    "function",
-    "config_id",
-    "run",
-    "params",
-    "seed",
-    "metrics",
-    "status",
-    "message",
-    "duration",
-    "worker",
-    "gpus",
-    "started",
-    "finished",
-    "objective",
-    "study",
-    "trial",
-)
+TRIAL_FIELDS = FIELDS  # the trials table's columns are TrialRecord's fields, in its order
 TRIAL_COLUMNS = ", ".join(TRIAL_FIELDS)
 # OR IGNORE: recovering a journal may meet trials a flush committed just before the kill.
 INSERT_TRIAL = (
@@ -142,7 +123,6 @@ JSON_FIELDS = ("params", "metrics", "gpus")
 _TEXT_AT = tuple(TRIAL_FIELDS.index(f) for f in TEXT_FIELDS)
 JSON_AT = tuple(TRIAL_FIELDS.index(f) for f in JSON_FIELDS)
 _SEED_AT = TRIAL_FIELDS.index("seed")
-_VALUES_OF = operator.attrgetter(*TRIAL_FIELDS)
 _INT64 = range(-(2**63), 2**63)
 
 
@@ -577,7 +557,7 @@ def journaled_rows(data: bytes) -> list[tuple[Any, ...]]:
 
 def _trial_row(run_id: int, seq: int, record: TrialRecord) -> tuple[Any, ...]:
     """A trial's INSERT_TRIAL parameters."""
-    row = list(_VALUES_OF(record))
+    row = list(field_values(record))
     # One check for all of a trial's text, which is nearly always ASCII.
     if not "".join([row[i] for i in _TEXT_AT]).isascii():
         for i in _TEXT_AT:

@@ -60,7 +60,7 @@ FIELDS = (
     "study",
     "trial",
 )
-_values = operator.attrgetter(*FIELDS)
+field_values = operator.attrgetter(*FIELDS)  # a record's fields as a tuple, in FIELDS order
 
 
 class TrialRecord:
@@ -113,13 +113,13 @@ class TrialRecord:
         self.trial = trial
 
     def __repr__(self) -> str:
-        shown = ", ".join(f"{name}={value!r}" for name, value in zip(FIELDS, _values(self), strict=True))
+        shown = ", ".join(f"{name}={value!r}" for name, value in zip(FIELDS, field_values(self), strict=True))
         return f"TrialRecord({shown})"
 
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not self.__class__:
             return NotImplemented
-        return bool(_values(self) == _values(other))
+        return bool(field_values(self) == field_values(other))
 
     __hash__ = None  # type: ignore[assignment]  # mutable: as a dataclass, unhashable
 
@@ -129,7 +129,7 @@ class TrialRecord:
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as a dict, its lists and dicts copied (the record may still change)."""
-        return copy.deepcopy(dict(zip(FIELDS, _values(self), strict=True)))
+        return copy.deepcopy(dict(zip(FIELDS, field_values(self), strict=True)))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrialRecord:
