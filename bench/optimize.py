@@ -7,7 +7,7 @@ Three parts, each selected with ``--parts`` (all by default):
                evaluations each, seeds ``0..--seeds-1``, four methods:
                (a) ``plugin``: a real ``pytest --exp-optimize N --exp-seed S`` run (fresh store);
                (b) ``direct``: ``skopt.Optimizer(dims, **OptSettings(seed=S).skopt_kwargs(dims))`` in
-                   an ask/tell loop, ``dims = Space.from_dict(space).dimensions()``; it must evaluate
+                   an ask/tell loop, ``dims = dimensions(Space.from_dict(space))``; it must evaluate
                    the very points (a) evaluated, trial for trial (compared by ``repr``);
                (c) ``skopt defaults``: ``skopt.Optimizer(dims, random_state=S)`` (GP, gp_hedge,
                    acq_optimizer "auto", 10 random initial points), the same loop;
@@ -60,9 +60,9 @@ from typing import Any
 import pytest
 
 import pytest_exp
-from pytest_exp.optimize import OptSettings
 from pytest_exp.space import Space
 from pytest_exp.store import Store
+from pytest_exp.study.skopt import OptSettings, dimensions
 
 OVERHEAD_TARGET = 1.2
 TINY = 1e-12  # regret floor for ratios: a regret of exactly 0 would make them 0 or infinite
@@ -212,11 +212,11 @@ DIRECT_CHILD = textwrap.dedent(
     import skopt
 
     from bench_objectives import SPACES, evaluate
-    from pytest_exp.optimize import OptSettings
+    from pytest_exp.study.skopt import OptSettings, dimensions
     from pytest_exp.space import Space
 
     spec = json.loads(sys.argv[2])
-    dims = Space.from_dict(SPACES[spec["function"]]).dimensions()
+    dims = dimensions(Space.from_dict(SPACES[spec["function"]]))
     names = [d.name for d in dims]
     if spec["method"] == "direct":
         kwargs = OptSettings(seed=spec["seed"]).skopt_kwargs(dims)
@@ -411,7 +411,7 @@ def check_objectives(bench: Bench) -> None:
         if abs(value - optima[name]) > 1e-9:
             raise SystemExit(f"{name}: f(minimizer) = {value!r}, stated optimum {optima[name]!r}")
         space = Space.from_dict(ns["SPACES"][name])
-        for d in space.dimensions():
+        for d in dimensions(space):
             if point[d.name] not in d:
                 raise SystemExit(f"{name}: minimizer {d.name}={point[d.name]!r} is outside {d}")
 
@@ -442,7 +442,7 @@ def median(values: Sequence[float]) -> float:
 
 
 def settings_note(function: str, bench: Bench, seed: int = 0) -> str:
-    dims = Space.from_dict(bench.objectives["SPACES"][function]).dimensions()
+    dims = dimensions(Space.from_dict(bench.objectives["SPACES"][function]))
     kw = OptSettings(seed=seed).skopt_kwargs(dims)
     return (
         f"{kw['acq_func']} xi={kw.get('acq_func_kwargs', {}).get('xi')}, {kw['acq_optimizer']} "

@@ -7,7 +7,7 @@ each test function's finished trials with :func:`compare` (``--exp-baseline PATH
 Tolerances follow the grammar of :mod:`pytest_exp.tolerance`.
 
 Comparison
-    For every configuration the mean over its runs (:func:`~pytest_exp.report.summarize`) is
+    For every configuration the mean over its runs (:func:`~pytest_exp.summary.summarize`) is
     compared with the mean over the baseline's runs of that configuration. The spread is *not*
     used: a tolerance is a fixed allowance chosen by the user, not a statistical test, so a gate
     gives the same answer for the same numbers whatever the number of repeats.
@@ -23,10 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pytest_exp.report import format_number, summarize
-from pytest_exp.space import canonical_json
+from pytest_exp.summary import format_number, summarize
 from pytest_exp.tolerance import Tolerance, tolerance_for
-from pytest_exp.trials import Objective, TrialRecord
+from pytest_exp.trial import Objective, TrialRecord, canonical_json
 
 FORMAT_KEY = "pytest-exp-baseline"
 FORMAT_VERSION = 1
@@ -113,7 +112,9 @@ def render_baseline(
     function whose space changed, which are replaced as a whole.
     """
     entries = [
-        BaselineEntry(r.function, r.config_id, r.params, r.run, r.last())
+        BaselineEntry(
+            function=r.function, config_id=r.config_id, params=r.params, run=r.run, metrics=r.last()
+        )
         for r in records
         if r.status not in IGNORED
     ]
@@ -197,7 +198,7 @@ def parse_baseline(text: str, path: str) -> Baseline:
     for what, table in (("versions", versions), ("tests", tests)):
         if not all(isinstance(v, str) for v in table.values()):
             raise BaselineError(f"{path}:{number}: {what!r} must map names to strings")
-    baseline = Baseline(path, seed, versions, tests)
+    baseline = Baseline(path=path, seed=seed, versions=versions, tests=tests)
     seen: set[tuple[str, str, int]] = set()
     for number, line in lines[1:]:
         entry = _entry(_object(line, path, number), path, number)
@@ -241,7 +242,7 @@ def _entry(data: Mapping[str, Any], path: str, number: int) -> BaselineEntry:
         if not isinstance(value, (int, float)):
             raise BaselineError(f"{path}:{number}: metric {name!r} must be a number, got {value!r:.60}")
         values[name] = value  # as written: an int read back as a float would be rewritten as one
-    return BaselineEntry(function, config, params, run, values)
+    return BaselineEntry(function=function, config_id=config, params=params, run=run, metrics=values)
 
 
 # --------------------------------------------------------------------------- comparison
@@ -386,7 +387,18 @@ def compare(
         params = dict(trials[0].params)
         if (function, config_id) not in baseline.entries:
             verdicts.append(
-                Verdict(function, config_id, params, None, None, None, None, "", "missing-config", strict)
+                Verdict(
+                    function=function,
+                    config_id=config_id,
+                    params=params,
+                    metric=None,
+                    value=None,
+                    baseline=None,
+                    change=None,
+                    tolerance="",
+                    status="missing-config",
+                    failed=strict,
+                )
             )
             continue
         saved_means = baseline.means(function, config_id)
@@ -400,16 +412,16 @@ def compare(
             if name not in saved_means:
                 verdicts.append(
                     Verdict(
-                        function,
-                        config_id,
-                        params,
-                        name,
-                        mean,
-                        None,
-                        None,
-                        str(tolerance),
-                        "new-metric",
-                        strict,
+                        function=function,
+                        config_id=config_id,
+                        params=params,
+                        metric=name,
+                        value=mean,
+                        baseline=None,
+                        change=None,
+                        tolerance=str(tolerance),
+                        status="new-metric",
+                        failed=strict,
                     )
                 )
                 continue
@@ -418,32 +430,32 @@ def compare(
             change = relative_change(mean, reference)
             verdicts.append(
                 Verdict(
-                    function,
-                    config_id,
-                    params,
-                    name,
-                    mean,
-                    reference,
-                    change,
-                    str(tolerance),
-                    status,
-                    status == "regression",
+                    function=function,
+                    config_id=config_id,
+                    params=params,
+                    metric=name,
+                    value=mean,
+                    baseline=reference,
+                    change=change,
+                    tolerance=str(tolerance),
+                    status=status,
+                    failed=status == "regression",
                 )
             )
         for name in sorted(set(saved_means) - set(values)):
             tolerance = tolerance_for(name, per_test, defaults, objective)
             verdicts.append(
                 Verdict(
-                    function,
-                    config_id,
-                    params,
-                    name,
-                    None,
-                    saved_means[name],
-                    None,
-                    str(tolerance),
-                    "missing-metric",
-                    strict,
+                    function=function,
+                    config_id=config_id,
+                    params=params,
+                    metric=name,
+                    value=None,
+                    baseline=saved_means[name],
+                    change=None,
+                    tolerance=str(tolerance),
+                    status="missing-metric",
+                    failed=strict,
                 )
             )
     return verdicts

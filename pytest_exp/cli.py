@@ -23,7 +23,8 @@ from typing import NoReturn
 from pytest_exp import report
 from pytest_exp.settings import report_format
 from pytest_exp.store import FILENAME, RunInfo, Store, StoreError
-from pytest_exp.trials import Objective, TrialRecord
+from pytest_exp.summary import MISSING
+from pytest_exp.trial import Objective, TrialRecord, by_function
 
 PROG = "python -m pytest_exp"
 DEFAULT_STORE = ".pytest-exp"
@@ -238,7 +239,7 @@ def runs_table(runs: Sequence[RunInfo]) -> str:
             r.status,
             str(r.trials),
             str(r.seed),
-            git_text(r) or report.MISSING,
+            git_text(r) or MISSING,
             command_text(r),
         ]
         for r in runs
@@ -252,14 +253,6 @@ def runs_table(runs: Sequence[RunInfo]) -> str:
     out = [line(headers), report.GAP.join("-" * w for w in widths)]
     out += [line(row) for row in rows]
     return "\n".join(out)
-
-
-def by_function(records: Sequence[TrialRecord]) -> dict[str, list[TrialRecord]]:
-    """Trials grouped by test function, functions in first-seen order."""
-    grouped: dict[str, list[TrialRecord]] = {}
-    for record in records:
-        grouped.setdefault(record.function, []).append(record)
-    return grouped
 
 
 # --------------------------------------------------------------------------- commands

@@ -10,15 +10,15 @@ from typing import Any
 import pytest
 
 from pytest_exp import gpu
+from pytest_exp.items import SLOT, OptSlot, Slot, group_of, trial_of
 from pytest_exp.metrics import SINK
-from pytest_exp.session import SLOT, STASH, OptSlot, Slot, group_of, trial_of
-from pytest_exp.space import Trial
-from pytest_exp.trials import safe_name
+from pytest_exp.session import STASH
+from pytest_exp.trial import Trial, safe_name
 
 
 @pytest.fixture
 def _exp_slot(request: pytest.FixtureRequest) -> Slot | OptSlot:
-    # Named as session.SLOT: the space marker parametrizes it indirectly.
+    # Named as items.SLOT: the space marker parametrizes it indirectly.
     slot = getattr(request, "param", None)
     if not isinstance(slot, (Slot, OptSlot)):
         # exp_params needs exp_trial, so the first one present is the one the test asked for.
@@ -55,26 +55,6 @@ def _record_metric() -> Callable[[str, Any], None]:
 
 
 record_metric = pytest.fixture(scope="session", name="record_metric")(_record_metric)
-
-
-def serve(item: pytest.Item, trial: Trial | None) -> None:
-    """Give the item, before pytest looks them up, the values pytest would find: the trial's
-    parameters (what direct parametrization would give) and ``record_metric`` when it is ours,
-    not an override. pytest skips a name already in ``item.funcargs``, and its lookup costs
-    about 50 us per argument and test (measured), more than the rest of a trial's bookkeeping.
-    Fixtures that ask for these names still get them from pytest."""
-    info = getattr(item, "_fixtureinfo", None)
-    if info is None:  # not a test function
-        return
-    funcargs: dict[str, object] = item.funcargs  # type: ignore[attr-defined]
-    defs = info.name2fixturedefs.get("record_metric")
-    if defs and defs[-1].func is _record_metric:
-        funcargs["record_metric"] = SINK
-    if trial is not None:
-        params = trial.params
-        for name, value in item.callspec.params.items():  # type: ignore[attr-defined]
-            if name in params:  # the space's (a stacked parametrize's names are not)
-                funcargs[name] = value
 
 
 @pytest.fixture

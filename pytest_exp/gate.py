@@ -1,8 +1,8 @@
 """The CI gate of one run: when a configuration has all its runs, its verdicts against the
 baseline, and which of them fail its test. Lives in the controller (the process that sees every
-report); pure logic over :class:`~pytest_exp.trials.TrialRecord` (no pytest import).
+report); pure logic over :class:`~pytest_exp.trial.TrialRecord` (no pytest import).
 
-Workers put a :class:`TestGate` (as a plain dict) on each trial's setup report: the space
+Workers put a :class:`TestGate` on each trial's setup report: the space
 fingerprint, how many runs each configuration has, the marker's tolerances and strictness. A
 configuration is judged when its last run settles (its call phase reported, or it errored, was
 skipped or crashed before one), on the mean over its runs; the verdict fails the report of that
@@ -17,15 +17,15 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from pytest_exp.baseline import WARNINGS, Baseline, BaselineError, Verdict, compare
-from pytest_exp.report import Comparison, assignments, varying
+from pytest_exp.summary import Comparison, assignments, varying
 from pytest_exp.tolerance import Tolerance, parse_tolerances
-from pytest_exp.trials import Objective, TrialRecord
+from pytest_exp.trial import Objective, TrialRecord
 
 # Worst first: a configuration shows the first of its verdicts' statuses in this order.
 SEVERITY = ("regression", "missing-config", "missing-metric", "new-metric", "improved", "within")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TestGate:
     """What the controller needs to know of one test function to save or compare its trials."""
 
@@ -36,9 +36,6 @@ class TestGate:
     tolerance: str = ""
     """The marker's tolerance specs, as text (plain values cross xdist)."""
     strict: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
     def tolerances(self) -> dict[str, Tolerance]:
         return parse_tolerances(self.tolerance)
@@ -69,9 +66,8 @@ class Gate:
         self._settled: set[str] = set()
         self._changed: set[str] = set()
 
-    def register(self, function: str, data: Mapping[str, Any]) -> None:
-        if function not in self.tests:
-            self.tests[function] = TestGate(**data)
+    def register(self, function: str, test: TestGate) -> None:
+        self.tests.setdefault(function, test)
 
     def fingerprints(self) -> dict[str, str]:
         return {function: test.fingerprint for function, test in self.tests.items()}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from pytest_exp.trials import Number
+from pytest_exp.trial import Number, plain
 
 
 class MetricError(TypeError):
@@ -13,25 +13,19 @@ class MetricError(TypeError):
 
 
 def plain_number(name: str, value: Any) -> Number:
-    """``value`` as a plain Python bool, int or float; numpy scalars and 0-d arrays included.
-
-    numpy is never imported: its objects are recognized by their ``item`` method and module.
-    """
+    """``value`` as a plain Python bool, int or float: numpy and torch scalars, 0-d arrays and
+    one-element tensors included (numpy and torch are never imported here)."""
     __tracebackhide__ = True  # the error is the caller's: show their line, not ours
     if isinstance(value, (bool, int, float)):
         # Subclasses (np.float64 is a float) become the base type: reports must carry plain values.
         if isinstance(value, bool):
             return bool(value)
         return float(value) if isinstance(value, float) else int(value)
-    module = type(value).__module__
-    if module == "numpy" and getattr(value, "ndim", None) == 0:
-        item = value.item()
-        if isinstance(item, (bool, int, float)):
-            return item
-    if module.startswith("torch") and callable(getattr(value, "numel", None)) and value.numel() == 1:
-        item = value.item()
-        if isinstance(item, (bool, int, float)):
-            return item
+    if type(value).__module__.startswith("torch") and getattr(value, "numel", lambda: 0)() == 1:
+        value = value.item()
+    number = plain(value)
+    if isinstance(number, (bool, int, float)):
+        return number
     raise MetricError(
         f"record_metric({name!r}, ...): expected a number (int, float, bool, numpy scalar or 0-d "
         f"array), got {type(value).__name__} {value!r:.60}"

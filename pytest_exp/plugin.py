@@ -11,9 +11,11 @@ import pytest
 
 from pytest_exp import gpu, settings
 from pytest_exp.fixtures import _exp_slot, exp_dir, exp_gpus, exp_params, exp_trial, record_metric
-from pytest_exp.results import Results, annotate, json_metadata, start
-from pytest_exp.session import STASH, ExpSession, build_trials
-from pytest_exp.studies import Proposer, ProposerServer, RemoteProposer
+from pytest_exp.items import build_trials
+from pytest_exp.results import Results
+from pytest_exp.session import STASH, ExpSession
+from pytest_exp.study.proposer import Proposer, ProposerServer, RemoteProposer
+from pytest_exp.worker import annotate, json_metadata, start
 
 __all__ = ["_exp_slot", "exp_dir", "exp_gpus", "exp_params", "exp_trial", "record_metric"]
 
@@ -70,7 +72,8 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(ControllerHooks(session, results), "exp-controller")
         # Always: a marker can ask for a study (optimize=N) where the command line did not.
         # Cheap until a study starts; skopt is imported then.
-        results.proposer = session.proposer = Proposer(session.study_history, session.previous_study)
+        proposer = Proposer(session.studies.history, session.studies.previous)
+        results.proposer = session.proposer = proposer
     else:
         config.pluginmanager.register(WorkerHooks(), "exp-worker")
         if "exp_proposer" in workerinput:

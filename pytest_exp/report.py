@@ -1,7 +1,7 @@
 """Summaries of finished trials: per-configuration statistics, the terminal table and report files.
 
-Pure functions over lists of :class:`~pytest_exp.trials.TrialRecord`; no pytest import, no I/O
-except :func:`export`.
+Pure functions over lists of :class:`~pytest_exp.trial.TrialRecord`; no pytest import, no I/O
+except :func:`export` and :func:`convergence_plot`.
 """
 
 from __future__ import annotations
@@ -9,15 +9,24 @@ from __future__ import annotations
 import csv
 import json
 import math
-import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from pytest_exp.settings import report_format
-from pytest_exp.space import canonical_json, format_values
-from pytest_exp.trials import STATUSES, Objective, TrialRecord
+from pytest_exp.space import format_values
+from pytest_exp.summary import (
+    MISSING,
+    Comparison,
+    MetricSummary,
+    assignments,
+    format_number,
+    param_key,
+    summarize,
+    varying,
+)
+from pytest_exp.trial import STATUSES, Objective, TrialRecord, canonical_json
 
 FIT_TIME = "fit_time"
 """The automatic metric: each trial's call-phase duration in seconds."""
@@ -29,40 +38,13 @@ PROBLEMS = ("failed", "error", "crashed")
 """Statuses that make a configuration sort after a clean one with the same objective value."""
 
 PLUS_MINUS = "\u00b1"
-MISSING = "-"
 STD_DIGITS = 2
 """Significant digits of a standard deviation: a spread needs fewer than the mean it qualifies."""
 MAX_PARAM_WIDTH = 40
 GAP = "  "
 
 
-class Comparison(NamedTuple):
-    """What a baseline comparison adds to one test function's reports (built by
-    :mod:`pytest_exp.gate`; this module only shows it)."""
-
-    source: str
-    """The baseline file, as the user named it."""
-    statuses: Mapping[str, str]
-    """Each compared configuration's worst verdict (``regression``, ``improved``, ...), by config id."""
-    lines: Sequence[str]
-    """The summary: a title line, then one line per verdict."""
-    verdicts: Sequence[Mapping[str, Any]]
-    """Every verdict as plain data (the JSON report)."""
-
-
 # --------------------------------------------------------------------------- aggregation
-
-
-class MetricSummary(NamedTuple):
-    """One metric over the trials of one configuration that reported it.
-
-    ``mean`` is NaN when any value is NaN; ``std`` is the sample standard deviation (ddof=1),
-    ``None`` when ``n == 1`` (one value has no spread), and NaN when a value is NaN or infinite.
-    """
-
-    mean: float
-    std: float | None
-    n: int
 
 
 @dataclass
@@ -91,26 +73,6 @@ class ConfigSummary:
         """The metric's mean, NaN when no run reported it."""
         summary = self.metrics.get(metric)
         return math.nan if summary is None else summary.mean
-
-
-def summarize(values: Sequence[float]) -> MetricSummary:
-    """Mean, sample standard deviation and count of a non-empty list of values.
-
-    The mean is exact and then rounded (``statistics.mean``), so it never leaves
-    ``[min(values), max(values)]``. A NaN value makes mean and std NaN; an infinite one makes
-    the mean infinite (or NaN, with both signs) and the std NaN.
-    """
-    if not values:
-        raise ValueError("summarize() needs at least one value")
-    n = len(values)
-    if any(math.isnan(v) for v in values):
-        return MetricSummary(math.nan, None if n == 1 else math.nan, n)
-    mean = float(statistics.mean(values))
-    if n == 1:
-        return MetricSummary(mean, None, 1)
-    if not all(math.isfinite(v) for v in values):
-        return MetricSummary(mean, math.nan, n)
-    return MetricSummary(mean, float(statistics.stdev(values)), n)
 
 
 def aggregate(records: Sequence[TrialRecord]) -> list[ConfigSummary]:
@@ -161,19 +123,6 @@ def _counts(statuses: Mapping[str, int]) -> str:
     return ", ".join(f"{n} {status}" for status, n in _ordered(statuses).items())
 
 
-def varying(params: Sequence[Mapping[str, Any]]) -> list[str]:
-    """Names of the parameters whose value differs between configurations, in file order.
-
-    A parameter missing from some configurations but not others varies too.
-    """
-    names = list(dict.fromkeys(name for p in params for name in p))
-    return [name for name in names if len({_key(p, name) for p in params}) > 1]
-
-
-def _key(params: Mapping[str, Any], name: str) -> str | None:
-    return canonical_json(params[name]) if name in params else None
-
-
 def ranked(summaries: Sequence[ConfigSummary], objective: Objective | None) -> list[ConfigSummary]:
     """Configurations best first by the objective's mean: NaN and missing last, and a
     configuration with failed, errored or crashed runs after a clean one with the same value.
@@ -200,24 +149,6 @@ def metric_names(summaries: Iterable[ConfigSummary], objective: Objective | None
 # --------------------------------------------------------------------------- formatting
 
 
-def format_number(x: float | None, digits: int = 4) -> str:
-    """Compact text of a number: ``digits`` significant digits, integral values as integers."""
-    if x is None:
-        return MISSING
-    if isinstance(x, bool):
-        return str(int(x))
-    if isinstance(x, int):
-        return str(x)
-    if math.isnan(x):
-        return "nan"
-    if math.isinf(x):
-        return "inf" if x > 0 else "-inf"
-    if x.is_integer() and abs(x) < 1e15:
-        return str(int(x))
-    text = f"{x:.{digits}g}"
-    return text.replace("e+0", "e").replace("e-0", "e-").replace("e+", "e")
-
-
 def _metric_parts(summary: MetricSummary | None) -> tuple[str, str]:
     """(mean, std) texts of a cell; std is empty for one value or a non-finite mean."""
     if summary is None:
@@ -236,18 +167,14 @@ def _param_columns(summaries: Sequence[ConfigSummary], names: Sequence[str]) -> 
     """Each varying parameter's cells, as test ids write the values (distinct values stay distinct)."""
     columns = []
     for name in names:
-        distinct = {_key(s.params, name): s.params[name] for s in summaries if name in s.params}
+        distinct = {param_key(s.params, name): s.params[name] for s in summaries if name in s.params}
         texts = dict(zip(distinct, format_values(list(distinct.values())), strict=True))
-        columns.append([texts[_key(s.params, name)] if name in s.params else MISSING for s in summaries])
+        columns.append([texts[param_key(s.params, name)] if name in s.params else MISSING for s in summaries])
     return columns
 
 
 def _is_numeric(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def assignments(params: Mapping[str, Any], names: Iterable[str]) -> str:
-    return ", ".join(f"{name}={format_values([params[name]])[0]}" for name in names if name in params)
 
 
 def _title(

@@ -8,92 +8,28 @@ import time
 from collections.abc import Mapping
 from importlib.util import find_spec
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pytest_exp import settings
-from pytest_exp.space import MAX_GRID, Grid, Space, SpaceError, Trial, config_id, derive_seed, suggest
-from pytest_exp.studies import StudyPlan, counts_towards_budget, study_key
-from pytest_exp.trials import TrialRecord
+from pytest_exp.items import SLOT, OptSlot, Plan, Slot, StudyPlan
+from pytest_exp.space import MAX_GRID, Grid, Space, SpaceError, suggest
+from pytest_exp.study import backend
+from pytest_exp.study.proposer import Proposing
+from pytest_exp.study.resume import StoredStudies, study_key
 
 if TYPE_CHECKING:
     from pytest_exp.baseline import Baseline
-    from pytest_exp.results import Live
+    from pytest_exp.gate import TestGate
     from pytest_exp.tolerance import Tolerance
 
-# The store (and sqlite3) is imported when a run first needs it: a run without space tests never does.
-STORE_FILE = "exp.sqlite"  # store.FILENAME
-
 SEED_CACHE_KEY = "exp/seed"
-OPTIMIZER_SETTINGS = ("surrogate", "acq", "initial_points", "liar")
-# The hidden parameter that carries each item's place in its grid; see ``Slot``.
-SLOT = "_exp_slot"
 RESERVED = frozenset({"request", "exp_params", "exp_trial", SLOT})
 
 
 class CollectError(Exception):
     """A space or marker that cannot be expanded; reported as a collection error of its test."""
-
-
-class Plan(NamedTuple):
-    """How one marked test expands: its grid and the settings its trials share."""
-
-    function: str
-    grid: Grid
-    objective: str | None
-    # What the controller needs to save or compare this test's trials; None without a baseline.
-    gate: dict[str, Any] | None = None
-    # The item parameters this plan gives (the space's, in the signature, and the slot): any other
-    # (a stacked parametrize, a parametrized fixture) makes a sweep of its own, see ``group_of``.
-    own: frozenset[str] = frozenset()
-    repeat: int = 1
-
-
-class _Frozen:
-    """What every collected item holds: small classes with slots, written out. As NamedTuples
-    they measured about 170 bytes more resident memory per item at collection (10,000 items), and
-    as frozen dataclasses they compiled their methods in every run (0.8 ms each, measured)."""
-
-    __slots__: tuple[str, ...] = ()
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"cannot assign to field {name!r}: {type(self).__name__} is immutable")
-
-    def __repr__(self) -> str:
-        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
-        return f"{type(self).__name__}({shown})"
-
-
-class OptSlot(_Frozen):
-    """An optimization trial's item: its study and its slot number (trial-007 is 7)."""
-
-    __slots__ = ("number", "plan")
-    plan: StudyPlan
-    number: int
-
-    def __init__(self, plan: StudyPlan, number: int) -> None:
-        object.__setattr__(self, "plan", plan)
-        object.__setattr__(self, "number", number)
-
-
-class Slot(_Frozen):
-    """What an item holds: its plan, point (the grid's index of the configuration) and run. The
-    trial is built when the run starts, so a collected item costs no more than one small object
-    beyond plain parametrize."""
-
-    __slots__ = ("plan", "point", "run")
-    plan: Plan
-    point: int
-    run: int
-
-    def __init__(self, plan: Plan, point: int, run: int) -> None:
-        object.__setattr__(self, "plan", plan)
-        object.__setattr__(self, "point", point)
-        object.__setattr__(self, "run", run)
-
-    def trial(self) -> Trial:
-        return self.plan.grid.trial(self.point, self.run)
 
 
 def _relative(path: Path, root: Path) -> str:
@@ -124,11 +60,9 @@ class ExpSession:
             time.strftime("%Y%m%d-%H%M%S") + "-" + os.urandom(2).hex()  # secrets would load hmac too
         )
         self.store_dir = self._store_dir()
+        self.studies = StoredStudies(self.store_dir, self.run_name)
         # Set by the plugin: the Proposer (controller or only process) or a worker's RemoteProposer.
-        self.proposer: Any = None
-        # The test this process runs or ran last (set at its setup): what a trial cut off by
-        # Ctrl-C had recorded. Under xdist the controller runs none.
-        self.running: Live | None = None
+        self.proposer: Proposing | None = None
         # --setup-show (and --setup-plan) print each fixture pytest sets up: none is handed over.
         self.serve_fixtures = not getattr(config.option, "setupshow", False)
         if settings.resolve("plot", self.cli, {}, self.ini) is not None and find_spec("matplotlib") is None:
@@ -204,7 +138,7 @@ class ExpSession:
         """The default tolerances: the ini file's, then the command line's spec for each name."""
         return {**self.ini.get("tolerance", {}), **(self.cli["tolerance"] or {})}
 
-    def _test_gate(self, function: str, space: Space, options: dict[str, Any], repeat: int) -> dict[str, Any]:
+    def _test_gate(self, function: str, space: Space, options: dict[str, Any], repeat: int) -> TestGate:
         from pytest_exp.baseline import fingerprint_error
         from pytest_exp.gate import TestGate
 
@@ -217,7 +151,7 @@ class ExpSession:
         tolerance = options.get("tolerance") or {}
         strict = settings.resolve("baseline_strict", self.cli, options, self.ini)
         specs = ",".join(t.spec(name) for name, t in tolerance.items())
-        return TestGate(fingerprint, repeat, specs, bool(strict)).to_dict()
+        return TestGate(fingerprint=fingerprint, runs=repeat, tolerance=specs, strict=bool(strict))
 
     def unused_space_note(self) -> str | None:
         """Why --exp-space did nothing, when this process collected tests and none was marked."""
@@ -383,12 +317,12 @@ class ExpSession:
             )
         gate = self._test_gate(function, space, options, repeat) if self.gating else None
         objective = settings.resolve("objective", self.cli, options, self.ini)
-        plan = Plan(function, grid, objective, gate, frozenset([*passed, SLOT]), repeat)
+        plan = Plan(function, grid, objective, gate, own=frozenset([*passed, SLOT]), repeat=repeat)
         argvalues: list[Any] = []
         ids = []
         for i, values, label in grid.rows(passed, grid.sample(sample) if sample is not None else None):
             for run in range(1, repeat + 1):
-                argvalues.append((*values, Slot(plan, i, run)))
+                argvalues.append((*values, Slot(plan, point=i, run=run)))
                 ids.append(label if repeat == 1 else f"{label}-run={run}")
         return argvalues, ids
 
@@ -401,16 +335,18 @@ class ExpSession:
                     f"@pytest.mark.space({grid_only}=...) does not apply to an optimization study"
                 )
         budget = settings.resolve("optimize", self.cli, options, self.ini)
-        opt = {k: settings.resolve(k, self.cli, options, self.ini) for k in OPTIMIZER_SETTINGS}
-        key, done = self._continue_study(function, study_key(function, space))
+        names = [n for n in backend.load().SETTINGS if n != "seed"]
+        opt = {k: settings.resolve(k, self.cli, options, self.ini) for k in names}
+        fresh = bool(settings.resolve("fresh", self.cli, {}, self.ini))
+        key, done = self.studies.resume(function, study_key(function, space), fresh=fresh)
         plan = StudyPlan(
-            key,
-            function,
-            space,
-            settings.resolve("objective", self.cli, options, self.ini),
-            budget,
-            {**opt, "seed": seed},
-            len(done),
+            key=key,
+            function=function,
+            space=space,
+            objective=settings.resolve("objective", self.cli, options, self.ini),
+            budget=budget,
+            settings={**opt, "seed": seed},
+            replayed=len(done),
         )
         width = max(3, len(str(budget - 1)))
         remaining = [i for i in range(budget) if i not in done]
@@ -423,114 +359,9 @@ class ExpSession:
                 "study-complete"
             ]
         placeholders = [None] * len(passed)  # the proposer fills them in at setup
-        return [(*placeholders, OptSlot(plan, i)) for i in remaining], [
+        return [(*placeholders, OptSlot(plan, number=i)) for i in remaining], [
             f"trial-{i:0{width}d}" for i in remaining
         ]
 
-    def study_history(self, study: str) -> list[TrialRecord]:
-        """Every stored trial of a study (the proposer replays them before proposing)."""
-        if not (self.store_dir / STORE_FILE).exists():
-            return []
-        from pytest_exp.store import Store
 
-        with Store.open_existing(self.store_dir) as store:
-            return store.study_trials(study, before_run=self.run_name)
-
-    def previous_study(self, function: str) -> tuple[str, int] | None:
-        """The latest study of a test function in the store, and the run that last added to it."""
-        if not (self.store_dir / STORE_FILE).exists():
-            return None
-        from pytest_exp.store import Store
-
-        with Store.open_existing(self.store_dir) as store:
-            return store.latest_study(function)
-
-    def _continue_study(self, function: str, base: str) -> tuple[str, set[int]]:
-        """The study to continue (or start) and the trial slots it already used."""
-        new = f"{base}/{self.run_name}"
-        if settings.resolve("fresh", self.cli, {}, self.ini) or not (self.store_dir / STORE_FILE).exists():
-            return new, set()
-        from pytest_exp.store import Store
-
-        with Store.open_existing(self.store_dir) as store:
-            latest = store.latest_study(function)
-            if latest is None or not latest[0].startswith(base + "/"):
-                return new, set()
-            # Not this run's own trials: a worker replacing a crashed one must collect the same.
-            earlier = store.study_trials(latest[0], before_run=self.run_name)
-            return latest[0], {r.trial for r in earlier if counts_towards_budget(r) and r.trial is not None}
-
-
-def trial_of(item: pytest.Item) -> Trial | None:
-    """The trial an item runs: its grid point, or the point the proposer gave it at setup."""
-    if TRIAL in item.stash:
-        return item.stash[TRIAL]
-    slot = slot_of(item)
-    return grid_trial(item, slot) if isinstance(slot, Slot) else None
-
-
-def grid_trial(item: pytest.Item, slot: Slot) -> Trial:
-    """A grid item's trial, built the first time it is asked for and kept in the item's stash."""
-    # ``in`` first: for a missing key Stash.get raises and catches a KeyError.
-    if TRIAL in item.stash:
-        return item.stash[TRIAL]
-    trial = item.stash[TRIAL] = slot.trial()
-    return trial
-
-
-def build_trials(items: list[pytest.Item]) -> None:
-    """Every grid item's trial, built in one pass before the first test runs. Built one at a time
-    at each setup, between pytest's own work, the same code ran about three times slower (13 us
-    against 4 us a trial, measured); a trial is kept on its item to the end of the run either way.
-    """
-    for item in items:
-        slot = slot_of(item)
-        if isinstance(slot, Slot):
-            grid_trial(item, slot)
-
-
-def group_of(item: pytest.Item, slot: Slot) -> str:
-    """The sweep a grid trial belongs to: its test function, and the item's other parameters
-    when it has some (a stacked parametrize, a parametrized fixture), as pytest's id shows them:
-    ``test_fit[mnist]``. Each combination of those is a sweep of its own, so its trials are not
-    taken for repeats of another's configurations."""
-    plan = slot.plan
-    callspec = item.callspec  # type: ignore[attr-defined]
-    if len(callspec.params) == len(plan.own):
-        return plan.function
-    # The item's id joins each parametrization's id with "-"; this plan's is one of them.
-    ours = plan.grid.label(slot.point) + (f"-run={slot.run}" if plan.repeat > 1 else "")
-    full: str = callspec.id
-    if full.startswith(ours + "-"):
-        rest = full[len(ours) + 1 :]
-    elif full.endswith("-" + ours):
-        rest = full[: -len(ours) - 1]
-    else:
-        rest = full.replace(f"-{ours}-", "-", 1)
-    return f"{plan.function}[{rest}]"
-
-
-def slot_of(item: pytest.Item) -> Slot | OptSlot | None:
-    callspec = getattr(item, "callspec", None)
-    slot = callspec.params.get(SLOT) if callspec is not None else None
-    return slot if isinstance(slot, (Slot, OptSlot)) else None
-
-
-def assign_point(item: pytest.Item, slot: OptSlot, proposer: Any) -> Trial:
-    """Before an optimization trial's fixtures are set up: ask the proposer for its point and
-    put the values where direct parametrization would have put them."""
-    if TRIAL in item.stash:
-        return item.stash[TRIAL]
-    params = proposer.ask(slot.plan.spec(), slot.number)
-    callspec = item.callspec  # type: ignore[attr-defined]
-    for name in callspec.params:
-        if name in params:
-            callspec.params[name] = params[name]
-    # From the study's identity, not its epoch: trial-007 gets the same seed in every attempt.
-    seed = derive_seed(slot.plan.settings["seed"], slot.plan.key.split("/")[0], slot.number)
-    trial = item.stash[TRIAL] = Trial(config_id(params), 1, seed, params)
-    return trial
-
-
-TRIAL = pytest.StashKey[Trial]()
 STASH = pytest.StashKey[ExpSession]()

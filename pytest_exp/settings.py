@@ -10,17 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import PurePath
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
-from pytest_exp.trials import Objective
-
-if TYPE_CHECKING:
-    from pytest_exp.tolerance import Tolerance
-
-# Spelled here, not imported from optimize.py: that module is only loaded when a study runs.
-SURROGATES = ("GP", "RF", "ET", "random")
-ACQUISITIONS = ("EI", "PI", "LCB", "gp_hedge")
-LIARS = ("cl_min", "cl_mean", "cl_max")
+from pytest_exp.study.skopt import ACQUISITIONS, LIARS, SURROGATES
+from pytest_exp.tolerance import SPEC_FORM, tolerance_setting
+from pytest_exp.trial import Objective
 
 REPORT_FORMATS = (".csv", ".jsonl", ".md")
 
@@ -84,16 +78,6 @@ def path_value(value: object) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError("expected a path")
     return value.strip()
-
-
-# The grammar is tolerance.py's; spelled here so that every run's help text does not import it.
-SPEC_FORM = "NAME:DIRECTION[:ALLOWANCE] (e.g. loss:min:2%, accuracy:max:0.01, loss:min:2%+0.001)"
-
-
-def tolerance_value(value: object) -> dict[str, Tolerance]:
-    from pytest_exp.tolerance import tolerance_setting  # here: most runs set no tolerance
-
-    return tolerance_setting(value)
 
 
 def choice(*options: str) -> Callable[[object], str]:
@@ -308,9 +292,9 @@ SETTINGS = (
         f"how far metrics may move towards worse, {SPEC_FORM}, comma-separated; "
         "a marker's specs beat these for its test (default: the objective's direction, exact; "
         "any other metric: any change fails).",
-        tolerance_value,
+        tolerance_setting,
         metavar="SPECS",
-        marker=tolerance_value,
+        marker=tolerance_setting,
     ),
     Setting(
         "baseline_strict",

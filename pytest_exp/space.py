@@ -1,6 +1,7 @@
-"""Parameter spaces: exp's TOML schema, validated, expanded into grids and optimizer dimensions.
+"""Parameter spaces: exp's TOML schema, validated, expanded into seeded grids.
 
-Pure Python on purpose: no pytest import, and skopt only inside ``Space.dimensions``.
+Pure Python on purpose: no pytest and no optimizer import. What an optimizer searches is read
+from a space by its backend (``study/``).
 """
 
 from __future__ import annotations
@@ -12,12 +13,12 @@ import json
 import math
 import random
 import sys
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, NamedTuple, overload
 
-from pytest_exp.trials import JSON_SCALARS
+from pytest_exp.trial import Trial, canonical_json, derive_seed, plain
 
 
 def _toml() -> Any:
@@ -113,64 +114,12 @@ def _freeze(x: Any) -> Any:
     return (_kind(x), x)
 
 
-def _plain(x: Any) -> Any:
-    """TOML values as plain Python: tuples become lists, mappings become dicts, numpy arrays and
-    scalars become lists and Python scalars (a numpy scalar in a report breaks xdist)."""
-    if type(x) in JSON_SCALARS:  # exactly these types (not np.float64, a float subclass): nearly always
-        return x
-    if type(x).__module__ == "numpy" and hasattr(x, "tolist"):
-        return _plain(x.tolist())
-    if isinstance(x, (list, tuple)):
-        return [_plain(v) for v in x]
-    if isinstance(x, Mapping):
-        return {str(k): _plain(v) for k, v in x.items()}
-    return x
-
-
 def _decimal(x: int | float) -> Decimal:
     # repr gives the shortest decimal that round-trips, i.e. what the user typed: 0.1 stays 0.1.
     return Decimal(x) if isinstance(x, int) else Decimal(repr(x))
 
 
-def derive_seed(*parts: object, bits: int = 32) -> int:
-    """A seed that depends only on its parts, identical in every process (unlike ``hash``)."""
-    digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()
-    return int.from_bytes(digest[:8], "big") >> (64 - bits)
-
-
-# Built once: json.dumps with options builds an encoder on every call, and every trial needs one.
-_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str, allow_nan=True)
-
-
-def canonical_json(x: Any) -> str:
-    return _CANONICAL.encode(x)
-
-
-def config_id(params: Mapping[str, Any]) -> str:
-    """Stable id of a configuration: the same params give the same id in any run or space."""
-    return hashlib.sha256(canonical_json(params).encode()).hexdigest()[:12]
-
-
-_encode_str: Callable[[str], str] = json.encoder.encode_basestring_ascii  # as the encoder does
-
-
-def _canonical_value(x: Any) -> str:
-    """``canonical_json(x)``; scalars without the encoder's set-up (JSON joins the parts of a
-    container as they are, so a point's text can be put together from its values' texts)."""
-    kind = type(x)
-    if kind is str:
-        return _encode_str(x)
-    if kind is int:
-        return int.__repr__(x)
-    if kind is float and math.isfinite(x):
-        return float.__repr__(x)
-    return canonical_json(x)
-
-
 # --------------------------------------------------------------------------- parameters
-
-# The plugin's records are NamedTuples, not frozen dataclasses: a dataclass compiles its methods
-# when its module is imported, about 0.4 ms each (measured), and every pytest run imports these.
 
 
 class Value(NamedTuple):
@@ -359,7 +308,7 @@ def _as_int(name: str, x: int | float, bounds: object) -> int:
 
 
 def _value_param(name: str, value: Any) -> Value:
-    return Value(name, _plain(value))
+    return Value(name, plain(value))
 
 
 def _choice_param(name: str, values: Any) -> Choice:
@@ -375,7 +324,7 @@ def _choice_param(name: str, values: Any) -> Choice:
         raise SpaceError(f"list values must all be of one kind (got {shown})")
     unique: dict[Any, Any] = {}
     for v in values:
-        unique.setdefault(_freeze(v), _plain(v))
+        unique.setdefault(_freeze(v), plain(v))
     return Choice(name, tuple(unique.values()))
 
 
@@ -483,15 +432,6 @@ def _id_text(x: Any) -> str:
 # --------------------------------------------------------------------------- trials
 
 
-class Trial(NamedTuple):
-    """One run of one configuration: what ``exp_trial`` gives a test."""
-
-    id: str
-    run: int
-    seed: int
-    params: dict[str, Any]
-
-
 class Grid(Sequence[dict[str, Any]]):
     """The grid of a space for one seed: point ``i`` is the ``i``-th combination in file order,
     last parameter varying fastest (as ``itertools.product``), computed on demand."""
@@ -508,11 +448,6 @@ class Grid(Sequence[dict[str, Any]]):
                 raise
         self._size = math.prod(len(v) for v in self.values)
         self._labels: list[list[str]] | None = None
-        # For trial(): each name's JSON key, in the sorted order canonical_json writes them.
-        self._keys = [
-            (k, _encode_str(self.names[k]) + ":")
-            for k in sorted(range(len(self.names)), key=self.names.__getitem__)
-        ]
 
     def __len__(self) -> int:
         return self._size
@@ -534,7 +469,7 @@ class Grid(Sequence[dict[str, Any]]):
     def __getitem__(self, i: int | slice) -> Any:
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(self._size))]
-        return {n: _plain(v[d]) for n, v, d in zip(self.names, self.values, self._digits(i), strict=True)}
+        return {n: plain(v[d]) for n, v, d in zip(self.names, self.values, self._digits(i), strict=True)}
 
     def _label_lists(self) -> list[list[str]]:
         if self._labels is None:
@@ -557,10 +492,10 @@ class Grid(Sequence[dict[str, Any]]):
         """
         labels = self._label_lists()
         where = [self.names.index(n) for n in names]
-        columns = {k: [_plain(v) for v in self.values[k]] for k in where} if indices is None else {}
+        columns = {k: [plain(v) for v in self.values[k]] for k in where} if indices is None else {}
 
         def value(k: int, d: int) -> Any:
-            return columns[k][d] if columns else _plain(self.values[k][d])
+            return columns[k][d] if columns else plain(self.values[k][d])
 
         if indices is None:
             points: Iterable[tuple[int, Sequence[int]]] = enumerate(
@@ -580,16 +515,8 @@ class Grid(Sequence[dict[str, Any]]):
         return sorted(rng.sample(range(self._size), k))
 
     def trial(self, i: int, run: int = 1) -> Trial:
-        """Point ``i`` as a trial: ``config_id(params)`` and ``derive_seed(seed, id, run)``,
-        computed from the point's values without building the canonical dict (every trial
-        that runs calls this)."""
-        values = [_plain(v[d]) for v, d in zip(self.values, self._digits(i), strict=True)]
-        canonical = "{" + ",".join([key + _canonical_value(values[k]) for k, key in self._keys]) + "}"
-        cid = hashlib.sha256(canonical.encode()).hexdigest()[:12]
-        digest = hashlib.sha256(f"{self.seed}\x1f{cid}\x1f{run}".encode()).digest()
-        return Trial(
-            cid, run, int.from_bytes(digest[:8], "big") >> 32, dict(zip(self.names, values, strict=True))
-        )
+        """Point ``i`` as run ``run`` of its configuration: its id and seed (see :meth:`Trial.of`)."""
+        return Trial.of(self[i], self.seed, run)
 
     def trials(self, repeat: int = 1, indices: Iterable[int] | None = None) -> Iterator[Trial]:
         for i in range(self._size) if indices is None else indices:
@@ -601,7 +528,7 @@ class Grid(Sequence[dict[str, Any]]):
 
 
 class Space:
-    """A parameter space: exp's ``ParamSpace`` with validation, seeded grids and skopt dimensions.
+    """A parameter space: exp's ``ParamSpace`` with validation and seeded grids.
 
     >>> s = Space().add_value("p1", 1).add_list("p2", [True, False]).add_range("p3", 0, 10, dtype=int)
     >>> s.size
@@ -625,7 +552,7 @@ class Space:
         space = cls(source=source)
         for name, item in spec.items():
             try:
-                space._add(parse_param(str(name), _plain(item)))
+                space._add(parse_param(str(name), plain(item)))
             except SpaceError as e:
                 e.source = source
                 raise
@@ -661,8 +588,8 @@ class Space:
 
     def _build(self, name: str, make: Any, *args: Any, **kwargs: Any) -> Space:
         try:
-            plain = {k: _plain(v) for k, v in kwargs.items()}
-            return self._add(make(name, *map(_plain, args), **plain))
+            values = {k: plain(v) for k, v in kwargs.items()}
+            return self._add(make(name, *map(plain, args), **values))
         except SpaceError as e:
             e.source, e.param = self.source, name
             raise
@@ -714,24 +641,6 @@ class Space:
         """``k`` distinct grid points drawn with ``seed`` (the whole grid when ``k`` >= size)."""
         grid = self.grid(seed)
         return [grid[i] for i in grid.sample(k)]
-
-    def dimensions(self) -> list[Any]:
-        """scikit-optimize dimensions of the non-fixed parameters, named after them.
-
-        Ranges and random parameters search [low, high] inclusive (``step`` and ``n`` are grid
-        settings and do not apply); random parameters keep their prior; lists are categorical.
-        """
-        from skopt.space import Categorical, Integer, Real
-
-        dims: list[Any] = []
-        for p in self.params.values():
-            if isinstance(p, Choice):
-                dims.append(Categorical(list(p.values), name=p.name))
-            elif isinstance(p, (Range, Draw)):
-                prior = p.prior if isinstance(p, Draw) else "uniform"
-                kind = Integer if p.dtype == "int" else Real
-                dims.append(kind(p.low, p.high, prior=prior, name=p.name))
-        return dims
 
     def fixed(self) -> dict[str, Any]:
         """The ``value`` parameters, which the optimizer does not search."""
@@ -808,6 +717,5 @@ __all__ = [
     "Range",
     "Space",
     "SpaceError",
-    "Trial",
     "Value",
 ]

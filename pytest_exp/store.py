@@ -38,12 +38,11 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from pytest_exp.trials import FIELDS, TrialRecord, field_values
+from pytest_exp.trial import FIELDS, TrialRecord, field_values
 
 try:
     import fcntl
@@ -571,39 +570,7 @@ def _trial_row(run_id: int, seq: int, record: TrialRecord) -> tuple[Any, ...]:
 # ensure_ascii (the default) keeps lone surrogates representable; default=str stores what JSON
 # cannot hold (TOML dates, arbitrary objects) as text rather than failing the run.
 _ENCODER = json.JSONEncoder(allow_nan=True, default=str, separators=(",", ":"))
-
-
-def _one_encoder() -> Callable[[Any], str]:
-    """``_ENCODER.encode``, with the C encoder built once: ``encode`` builds one per call, which
-    costs more than encoding a trial's small values. (No circular check: trial values are plain
-    data.) Falls back to ``encode`` where the json module's internals differ."""
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:
-        return _ENCODER.encode
-    try:
-        # As JSONEncoder.iterencode calls it (Python 3.10 to 3.13).
-        encoder = make(None, str, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, True)
-        probe: Any = {"a\udc80": [1, 0.5, math.nan, -math.inf, True, None, "\u00e9", Path("p")]}
-        if "".join(encoder(probe, 0)) != _ENCODER.encode(probe):
-            return _ENCODER.encode
-    except Exception:  # pragma: no cover - another Python's json internals
-        return _ENCODER.encode
-
-    def encode(x: Any) -> str:
-        return "".join(encoder(x, 0))
-
-    return encode
-
-
-_encode = _one_encoder()
-
-
-def _dumps(x: Any) -> str:
-    if not x and isinstance(x, list):
-        return "[]"  # gpus, nearly always
-    if isinstance(x, str):
-        return _ENCODER.encode(x)
-    return _encode(x)
+_dumps = _ENCODER.encode
 
 
 def _text(s: str) -> str | bytes:

@@ -27,9 +27,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from pytest_exp.settings import SPEC_FORM
-from pytest_exp.trials import Objective
+from pytest_exp.trial import Objective
 
+SPEC_FORM = "NAME:DIRECTION[:ALLOWANCE] (e.g. loss:min:2%, accuracy:max:0.01, loss:min:2%+0.001)"
 WILDCARD = "*"
 DIRECTIONS = ("min", "max", "any")
 Direction = Literal["min", "max", "any"]

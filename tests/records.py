@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pytest_exp.trials import TrialRecord
+from pytest_exp.trial import TrialRecord
 
 TRAIN = "tests/test_a.py::test_train"
 

@@ -31,7 +31,7 @@ from pytest_exp.tolerance import (
     tolerance_for,
     tolerance_setting,
 )
-from pytest_exp.trials import Objective, TrialRecord
+from pytest_exp.trial import Objective, TrialRecord
 
 PROPS = settings(max_examples=50, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 FP = "fp-train"

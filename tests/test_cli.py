@@ -15,7 +15,7 @@ import pytest
 from pytest_exp import report
 from pytest_exp.cli import main
 from pytest_exp.store import Store
-from pytest_exp.trials import Objective, TrialRecord
+from pytest_exp.trial import Objective, TrialRecord
 
 # Unix times whose local date and time are these, whatever the test machine's time zone.
 STARTED_1 = time.mktime((2026, 11, 25, 14, 31, 2, 0, 0, -1))

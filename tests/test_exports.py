@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from pytest_exp.store import Store
-from pytest_exp.trials import reported_params
+from pytest_exp.trial import json_params
 
 SWEEP = """
 import pytest
@@ -121,12 +121,12 @@ def test_toml_dates_reach_reports_and_the_store_as_text(
         assert sorted(t.params["day"] for t in store.trials(1)) == ["1979-05-27", "1979-05-28"]
 
 
-def test_reported_params_are_json_values() -> None:
+def test_json_params_are_json_values() -> None:
     scalars = {"lr": 0.1, "n": 3, "opt": "adam", "on": True, "none": None}
-    assert reported_params(scalars) is scalars
+    assert json_params(scalars) is scalars
     day = dt.date(1979, 5, 27)
     given = {"day": day, "grid": (1, [day, {"at": dt.time(7, 32)}]), "big": 10**30, "flag": False}
-    assert reported_params(given) == {
+    assert json_params(given) == {
         "day": "1979-05-27",
         "grid": [1, ["1979-05-27", {"at": "07:32:00"}]],
         "big": 10**30,

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from pytest_exp import gpu, report
 from pytest_exp.settings import gpus_value
 from pytest_exp.store import Store
-from pytest_exp.trials import TrialRecord
+from pytest_exp.trial import TrialRecord
 
 VISIBLE, ORDER, OWNED = gpu.VISIBLE, gpu.ORDER, gpu.OWNED
 

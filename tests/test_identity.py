@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_exp.space import Space, derive_seed
-from pytest_exp.studies import study_key
+from pytest_exp.space import Space
+from pytest_exp.study.resume import study_key
+from pytest_exp.trial import derive_seed
 
 BASIC = """
 [x]

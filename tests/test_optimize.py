@@ -6,7 +6,7 @@ import pytest
 
 from pytest_exp.space import Space
 from pytest_exp.store import Store
-from pytest_exp.trials import Objective
+from pytest_exp.trial import Objective
 
 QUADRATIC = """
 import pytest
@@ -22,11 +22,12 @@ def test_quad(x, c, record_metric, exp_trial):
 def _warm_skopt() -> None:
     # Inner pytester runs drop the modules they imported; numpy and scikit-learn's compiled
     # modules cannot be loaded twice in a process. Importing them here keeps them loaded.
-    from pytest_exp.optimize import OptSettings, Study
+    from pytest_exp.study import skopt as backend
+    from pytest_exp.study.study import Study
 
     space = Space.from_dict({"x": {"type": "range", "bounds": [0, 1]}, "k": ["a", "b"]})
     for surrogate in ("GP", "RF", "ET", "random"):
-        study = Study("warm", space, None, 3, OptSettings(surrogate=surrogate, initial_points=1))
+        study = Study("warm", None, 3, backend.create(space, {"surrogate": surrogate, "initial_points": 1}))
         for i in range(3):
             study.tell(i, study.ask(i)["x"])
 
@@ -57,12 +58,12 @@ def test_one_dimensional_quadratic_is_found(pytester: pytest.Pytester, objective
 def test_same_points_as_skopt_called_directly(pytester: pytest.Pytester) -> None:
     import skopt
 
-    from pytest_exp.optimize import OptSettings
+    from pytest_exp.study.skopt import OptSettings, dimensions
 
     quadratic(pytester)
     pytester.runpytest("--exp-optimize", "8", "--exp-initial-points", "4").assert_outcomes(passed=8)
     ours = [t.params["x"] for t in stored(pytester)]
-    dims = Space.from_dict({"x": {"type": "range", "bounds": [-5, 5]}, "c": 1}).dimensions()
+    dims = dimensions(Space.from_dict({"x": {"type": "range", "bounds": [-5, 5]}, "c": 1}))
     opt = skopt.Optimizer(dims, **OptSettings(initial_points=4, seed=0).skopt_kwargs(dims))
     direct = []
     for _ in range(8):
@@ -358,3 +359,47 @@ def test_an_ini_baseline_leaves_optimization_runs_alone(pytester: pytest.Pyteste
     result = pytester.runpytest("--exp-optimize", "2", "--exp-surrogate", "random")
     result.assert_outcomes(passed=2)
     assert not [line for line in result.outlines if line.startswith(("baseline ", "worse than"))]
+
+
+# --------------------------------------------------------------------------- optimizer dimensions
+
+
+def test_dimensions() -> None:
+    from skopt.space import Categorical, Integer, Real
+
+    from pytest_exp.study.skopt import dimensions
+
+    space = (
+        Space()
+        .add_value("p1", 1)
+        .add_list("opt", ["adam", "sgd"])
+        .add_range("layers", 1, 5, dtype=int)
+        .add_range("dropout", 0, 0.5, 0.1)
+        .add_random("lr", 1e-5, 1e-1, prior="log-uniform", n=4)
+        .add_random("batch", 16, 256, dtype="int", prior="log-uniform")
+        .add_random("m", 0.5, 0.99)
+    )
+    dims = dimensions(space)
+    assert [d.name for d in dims] == ["opt", "layers", "dropout", "lr", "batch", "m"]
+    opt, layers, dropout, lr, batch, m = dims
+    assert isinstance(opt, Categorical)
+    assert opt.categories == ("adam", "sgd")
+    assert isinstance(layers, Integer)
+    assert (layers.low, layers.high, layers.prior) == (1, 5, "uniform")  # high is searched too
+    assert isinstance(dropout, Real)
+    assert (dropout.low, dropout.high, dropout.prior) == (0, 0.5, "uniform")
+    assert isinstance(lr, Real)
+    assert (lr.low, lr.high, lr.prior) == (1e-5, 1e-1, "log-uniform")
+    assert isinstance(batch, Integer)
+    assert (batch.low, batch.high, batch.prior) == (16, 256, "log-uniform")
+    assert isinstance(m, Real)
+    assert (m.low, m.high, m.prior) == (0.5, 0.99, "uniform")
+    assert space.fixed() == {"p1": 1}
+
+
+def test_dimensions_of_a_fixed_space() -> None:
+    from pytest_exp.study.skopt import dimensions
+
+    space = Space().add_value("a", 1).add_value("b", "x")
+    assert dimensions(space) == []
+    assert space.fixed() == {"a": 1, "b": "x"}

@@ -15,19 +15,16 @@ from records import TRAIN, trial
 
 from pytest_exp.report import (
     ConfigSummary,
-    MetricSummary,
     aggregate,
     csv_rows,
     export,
-    format_number,
     markdown,
     metric_names,
     ranked,
-    summarize,
     table,
-    varying,
 )
-from pytest_exp.trials import Objective, TrialRecord
+from pytest_exp.summary import MetricSummary, format_number, summarize, varying
+from pytest_exp.trial import Objective, TrialRecord
 
 PROPS = settings(max_examples=50, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 NAN = math.nan

@@ -20,13 +20,10 @@ from pytest_exp.space import (
     Range,
     Space,
     SpaceError,
-    Trial,
     Value,
-    canonical_json,
-    config_id,
-    derive_seed,
     format_values,
 )
+from pytest_exp.trial import Trial, canonical_json, config_id, derive_seed
 
 PROPS = settings(
     max_examples=40,
@@ -477,46 +474,6 @@ def test_trials_of_a_sample() -> None:
     assert len(trials) == 6
     assert [t.run for t in trials] == [1, 2, 3, 1, 2, 3]
     assert len({t.seed for t in trials}) == 6
-
-
-# --------------------------------------------------------------------------- optimizer dimensions
-
-
-def test_dimensions() -> None:
-    from skopt.space import Categorical, Integer, Real
-
-    space = (
-        Space()
-        .add_value("p1", 1)
-        .add_list("opt", ["adam", "sgd"])
-        .add_range("layers", 1, 5, dtype=int)
-        .add_range("dropout", 0, 0.5, 0.1)
-        .add_random("lr", 1e-5, 1e-1, prior="log-uniform", n=4)
-        .add_random("batch", 16, 256, dtype="int", prior="log-uniform")
-        .add_random("m", 0.5, 0.99)
-    )
-    dims = space.dimensions()
-    assert [d.name for d in dims] == ["opt", "layers", "dropout", "lr", "batch", "m"]
-    opt, layers, dropout, lr, batch, m = dims
-    assert isinstance(opt, Categorical)
-    assert opt.categories == ("adam", "sgd")
-    assert isinstance(layers, Integer)
-    assert (layers.low, layers.high, layers.prior) == (1, 5, "uniform")  # high is searched too
-    assert isinstance(dropout, Real)
-    assert (dropout.low, dropout.high, dropout.prior) == (0, 0.5, "uniform")
-    assert isinstance(lr, Real)
-    assert (lr.low, lr.high, lr.prior) == (1e-5, 1e-1, "log-uniform")
-    assert isinstance(batch, Integer)
-    assert (batch.low, batch.high, batch.prior) == (16, 256, "log-uniform")
-    assert isinstance(m, Real)
-    assert (m.low, m.high, m.prior) == (0.5, 0.99, "uniform")
-    assert space.fixed() == {"p1": 1}
-
-
-def test_dimensions_of_a_fixed_space() -> None:
-    space = Space().add_value("a", 1).add_value("b", "x")
-    assert space.dimensions() == []
-    assert space.fixed() == {"a": 1, "b": "x"}
 
 
 # --------------------------------------------------------------------------- errors

@@ -24,7 +24,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pytest_exp.session import STORE_FILE
 from pytest_exp.store import (
     FILENAME,
     PACKAGES,
@@ -38,7 +37,7 @@ from pytest_exp.store import (
     journaled_rows,
     package_versions,
 )
-from pytest_exp.trials import TrialRecord
+from pytest_exp.trial import TrialRecord
 
 PROPS = settings(max_examples=60, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -82,11 +81,6 @@ def no_git_above(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 # --------------------------------------------------------------------------- files and schema
-
-
-def test_the_session_names_the_store_file_as_the_store_does() -> None:
-    # Spelled twice so that a run without space trials never imports the store module.
-    assert STORE_FILE == FILENAME
 
 
 def test_creates_directory_and_wal_database(tmp_path: Path) -> None:
@@ -357,7 +351,7 @@ def test_trials_survive_sigkill(tmp_path: Path) -> None:
         """
         import os, signal, sys
         from pytest_exp.store import Store
-        from pytest_exp.trials import TrialRecord
+        from pytest_exp.trial import TrialRecord
 
         store = Store(sys.argv[1])
         run_id = store.start_run(seed=5, argv=["-q"], rootdir=sys.argv[1])
@@ -471,9 +465,3 @@ def test_any_record_round_trips(shared_store: Store, records: list[TrialRecord],
     assert [key(t) for t in back] == [key(r) for r in records]
     info = shared_store.run(None)
     assert (info.id, info.seed, info.trials) == (run_id, seed, len(records))
-
-
-def test_the_session_knows_the_store_file_without_importing_the_store() -> None:
-    from pytest_exp.session import STORE_FILE
-
-    assert STORE_FILE == FILENAME

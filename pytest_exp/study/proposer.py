@@ -1,5 +1,5 @@
-"""Optimization studies on both sides of xdist: the proposer that owns each study's optimizer
-(in the controller, or in the only process), and the workers that ask it for their trials' points.
+"""The proposer: owns the studies of a run and hands out their points, in the controller (or
+the only process), and the handle xdist workers ask it through.
 
 Workers talk to the controller over ``multiprocessing.connection`` on 127.0.0.1 with a random
 key handed out in ``workerinput``; only plain data crosses. Results are told in the controller,
@@ -8,60 +8,48 @@ from the reports it receives, so a worker that dies mid-trial loses nothing the 
 
 from __future__ import annotations
 
-import hashlib
-import math
 import os
 import threading
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Protocol
 
-from pytest_exp.space import Space, canonical_json
-from pytest_exp.trials import Objective, TrialRecord, safe_name
+from pytest_exp.space import Space
+from pytest_exp.study import backend
+from pytest_exp.study.resume import counts_towards_budget
+from pytest_exp.study.study import Study, objective_value
+from pytest_exp.trial import Objective, Point, TrialRecord, safe_name
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
 
 
-class StudyPlan(NamedTuple):
-    """What every process knows of a study after collection: enough to start it anywhere."""
+@dataclass(frozen=True, slots=True)
+class StudySpec:
+    """What a process asking for a point says of its study: enough to start it anywhere."""
 
     key: str
     function: str
-    space: Space
+    space: dict[str, Any]  # Space.to_dict(): plain data
     objective: str | None
     budget: int
     settings: dict[str, Any]
-    replayed: int  # trials of earlier runs that count towards the budget
-
-    def spec(self) -> dict[str, Any]:
-        return {
-            "key": self.key,
-            "function": self.function,
-            "space": self.space.to_dict(),
-            "objective": self.objective,
-            "budget": self.budget,
-            "settings": self.settings,
-        }
+    backend: str = backend.DEFAULT
 
 
-def objective_value(record: TrialRecord) -> float | None:
-    """What the optimizer learns from a finished trial: its objective, or None for a failure."""
-    if record.status != "passed" or not record.objective:
-        return None
-    value = record.last().get(Objective.parse(record.objective).name)
-    if value is None or not math.isfinite(float(value)):
-        return None
-    return float(value)
+class Proposing(Protocol):
+    """What a trial's setup asks for its point: the proposer itself, or a worker's handle on it."""
 
-
-def counts_towards_budget(record: TrialRecord) -> bool:
-    # A trial cut off by an interruption did not run: a resumed study runs it again.
-    return record.status != "interrupted" and record.trial is not None
+    def ask(self, spec: StudySpec, index: int) -> Point: ...
 
 
 class Proposer:
-    """Owns the studies of this run. Thread-safe: the server serves workers from threads."""
+    """Owns the studies of this run. Thread-safe: the server serves workers from threads.
+
+    ``history`` gives a study's stored trials, ``previous`` the latest stored study of a test
+    function and its run (see :class:`~pytest_exp.study.resume.StoredStudies`).
+    """
 
     def __init__(
         self,
@@ -71,15 +59,15 @@ class Proposer:
         self._history = history
         self._previous = previous
         self._lock = threading.Lock()
-        self.studies: dict[str, Any] = {}
+        self.studies: dict[str, Study] = {}
         self.origins: dict[str, str] = {}  # how each study began: resumed, new, restarted
         self.functions: dict[str, str] = {}
 
-    def ask(self, spec: dict[str, Any], index: int) -> dict[str, Any]:
+    def ask(self, spec: StudySpec, index: int) -> Point:
         with self._lock:
-            study = self.studies.get(spec["key"])
+            study = self.studies.get(spec.key)
             if study is None:
-                study = self.studies[spec["key"]] = self._start(spec)
+                study = self.studies[spec.key] = self._start(spec)
             return dict(study.ask(index))
 
     def tell(self, record: TrialRecord) -> None:
@@ -88,25 +76,24 @@ class Proposer:
             if study is not None and record.trial is not None:
                 study.tell(record.trial, objective_value(record))
 
-    def _start(self, spec: dict[str, Any]) -> Any:
-        from pytest_exp.optimize import OptSettings, Study
-
-        objective = Objective.parse(spec["objective"]) if spec["objective"] else None
-        space = Space.from_dict(spec["space"], source=spec["function"])
-        study = Study(spec["key"], space, objective, spec["budget"], OptSettings(**spec["settings"]))
-        done = [r for r in self._history(spec["key"]) if counts_towards_budget(r)]
+    def _start(self, spec: StudySpec) -> Study:
+        objective = Objective.parse(spec.objective) if spec.objective else None
+        space = Space.from_dict(spec.space, source=spec.function)
+        optimizer = backend.load(spec.backend).create(space, spec.settings)
+        study = Study(spec.key, objective, spec.budget, optimizer)
+        done = [r for r in self._history(spec.key) if counts_towards_budget(r)]
         study.replay([(r.trial, r.params, objective_value(r)) for r in done if r.trial is not None])
-        self.functions[spec["key"]] = spec["function"]
-        self.origins[spec["key"]] = self._origin(spec, len(done))
+        self.functions[spec.key] = spec.function
+        self.origins[spec.key] = self._origin(spec, len(done))
         return study
 
-    def _origin(self, spec: dict[str, Any], replayed: int) -> str:
+    def _origin(self, spec: StudySpec, replayed: int) -> str:
         if replayed:
             return f"resumed: {replayed} trials of earlier runs replayed into the optimizer"
-        previous = self._previous(spec["function"])
-        if previous is None or previous[0] == spec["key"]:
+        previous = self._previous(spec.function)
+        if previous is None or previous[0] == spec.key:
             return "new study"
-        if previous[0].split("/")[0] == spec["key"].split("/")[0]:
+        if previous[0].split("/")[0] == spec.key.split("/")[0]:
             return f"started over (--exp-fresh); the study of run {previous[1]} stays in the store"
         return f"the space changed since run {previous[1]}: a new study (the old one stays in the store)"
 
@@ -147,7 +134,7 @@ class ProposerServer:
         self.proposer = proposer
         from multiprocessing.connection import Listener  # here: only xdist runs serve workers
 
-        self.authkey = os.urandom(32)  # what secrets.token_bytes returns, without loading hmac
+        self.authkey = os.urandom(32)
         self._listener = Listener(("127.0.0.1", 0), authkey=self.authkey)
         self.address: tuple[str, int] = self._listener.address
         threading.Thread(target=self._accept, name="pytest-exp-proposer", daemon=True).start()
@@ -164,11 +151,11 @@ class ProposerServer:
         with conn:
             while True:
                 try:
-                    spec, index = conn.recv()
+                    fields, index = conn.recv()
                 except (EOFError, OSError):
                     return
                 try:
-                    conn.send(("ok", self.proposer.ask(spec, index)))
+                    conn.send(("ok", self.proposer.ask(StudySpec(**fields), index)))
                 except Exception as e:  # the worker reports it as its trial's setup error
                     conn.send(("error", f"{type(e).__name__}: {e}"))
 
@@ -188,19 +175,14 @@ class RemoteProposer:
         self._authkey = authkey
         self._conn: Connection | None = None
 
-    def ask(self, spec: dict[str, Any], index: int) -> dict[str, Any]:
+    def ask(self, spec: StudySpec, index: int) -> Point:
         if self._conn is None:
             from multiprocessing.connection import Client
 
             host, port = self._address  # execnet hands a tuple over as a list
             self._conn = Client((host, port), authkey=self._authkey)
-        self._conn.send((spec, index))
+        self._conn.send((asdict(spec), index))  # plain data: the server unpickles nothing else
         status, value = self._conn.recv()
         if status != "ok":
             raise ProposerError(value)
         return dict(value)
-
-
-def study_key(function: str, space: Space) -> str:
-    """What makes two runs the same study: the test and the meaning of its space."""
-    return hashlib.sha256(canonical_json([function, space.fingerprint()]).encode()).hexdigest()[:16]

@@ -1,4 +1,4 @@
-"""Bayesian optimization behind a small interface; the only module that knows scikit-optimize.
+"""The scikit-optimize backend: the only module that knows skopt.
 
 skopt (and numpy) are imported when a study starts, never on a plain pytest run. Everything that
 leaves this module is plain Python: skopt hands out numpy scalars, which break xdist reports.
@@ -7,21 +7,26 @@ leaves this module is plain Python: skopt hands out numpy scalars, which break x
 from __future__ import annotations
 
 import functools
-import math
 import random
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from pytest_exp.space import Space, derive_seed
-from pytest_exp.trials import Objective
+from pytest_exp.space import Choice, Draw, Range, Space
+from pytest_exp.trial import Point, derive_seed, plain
+
+SURROGATES = ("GP", "RF", "ET", "random")
+ACQUISITIONS = ("EI", "PI", "LCB", "gp_hedge")
+LIARS = ("cl_min", "cl_mean", "cl_max")
+SETTINGS = ("surrogate", "acq", "initial_points", "liar", "seed")
+"""The settings this backend reads (see :mod:`pytest_exp.settings`)."""
 
 
 @dataclass(frozen=True)
 class OptSettings:
-    """How a study proposes points. The defaults were measured (README, bench/optimize.py)."""
+    """How a study proposes points. The defaults were measured (bench/optimize.py)."""
 
     surrogate: str = "GP"
     acq: str = "EI"
@@ -58,6 +63,25 @@ class OptSettings:
         return kwargs
 
 
+def dimensions(space: Space) -> list[Any]:
+    """scikit-optimize dimensions of the non-fixed parameters, named after them.
+
+    Ranges and random parameters search [low, high] inclusive (``step`` and ``n`` are grid
+    settings and do not apply); random parameters keep their prior; lists are categorical.
+    """
+    from skopt.space import Categorical, Integer, Real
+
+    dims: list[Any] = []
+    for p in space.params.values():
+        if isinstance(p, Choice):
+            dims.append(Categorical(list(p.values), name=p.name))
+        elif isinstance(p, (Range, Draw)):
+            prior = p.prior if isinstance(p, Draw) else "uniform"
+            kind = Integer if p.dtype == "int" else Real
+            dims.append(kind(p.low, p.high, prior=prior, name=p.name))
+    return dims
+
+
 @functools.cache
 def _blas() -> Any:
     # Built once: finding the loaded BLAS libraries costs 2 ms, limiting them afterwards 20 us.
@@ -71,8 +95,8 @@ def _quiet() -> Iterator[None]:
     """Around every skopt call: no warnings, and one BLAS thread.
 
     A converged GP proposes a point it has seen and skopt warns; -W error suites must not fail.
-    BLAS threads make the small matrices of a GP slower, not faster (3-4x per round measured on
-    2 cores), and under xdist they would compete with the workers' own training.
+    BLAS threads make the small matrices of a GP slower, not faster, and under xdist they would
+    compete with the workers' own training.
     """
     with warnings.catch_warnings(), _blas().limit(limits=1, user_api="blas"):
         warnings.filterwarnings("ignore", message="The objective has been evaluated at point")
@@ -81,23 +105,17 @@ def _quiet() -> Iterator[None]:
         yield
 
 
-def _plain(value: Any) -> Any:
-    item = getattr(value, "item", None)
-    return item() if callable(item) and type(value).__module__ == "numpy" else value
+class SkoptOptimizer:
+    """A study's optimizer over a space's search dimensions (``value`` parameters stay fixed).
 
-
-class Optimizer:
-    """One study's optimizer over a space's search dimensions (``value`` parameters stay fixed).
-
-    Points are dicts of plain values; ``tell`` takes the value to *minimize* (a max objective is
-    negated by the caller). ``pending`` points are told a constant lie on a copy before asking, so
-    two workers never get the same point.
+    ``pending`` points are told a constant lie on a copy before asking, so two workers never get
+    the same point. The ``random`` surrogate is random search over the same dimensions.
     """
 
     def __init__(self, space: Space, settings: OptSettings) -> None:
         self.space = space
         self.settings = settings
-        self.dims = space.dimensions()
+        self.dims = dimensions(space)
         self.names = [d.name for d in self.dims]
         self.fixed = space.fixed()
         self._rng = random.Random(derive_seed(settings.seed, "random-search", bits=64))
@@ -109,8 +127,8 @@ class Optimizer:
             with _quiet():
                 self._opt = skopt.Optimizer(self.dims, **settings.skopt_kwargs(self.dims))
 
-    def _point(self, x: Sequence[Any]) -> dict[str, Any]:
-        values = dict(zip(self.names, (_plain(v) for v in x), strict=True))
+    def _point(self, x: Sequence[Any]) -> Point:
+        values = dict(zip(self.names, plain(list(x)), strict=True))
         return {n: values[n] if n in values else self.fixed[n] for n in self.space.names}
 
     def _x(self, point: Mapping[str, Any]) -> list[Any]:
@@ -126,7 +144,7 @@ class Optimizer:
             return max(self.ys)
         return sum(self.ys) / len(self.ys)
 
-    def ask(self, pending: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
+    def ask(self, pending: Sequence[Point] = ()) -> Point:
         if not self.dims:
             return dict(self.fixed)
         if self._opt is None:
@@ -147,80 +165,15 @@ class Optimizer:
             twin.tell(self._opt.Xi + [self._x(p) for p in pending], list(self._opt.yi) + lies)
             return self._point(twin.ask())
 
-    def tell(self, points: Sequence[Mapping[str, Any]], ys: Sequence[float]) -> None:
-        """Observations to minimize; several at once (a replayed history) cost one model fit."""
+    def tell(self, points: Sequence[Point], values: Sequence[float]) -> None:
         if not points:
             return
-        values = [float(y) for y in ys]
-        self.ys += values
+        ys = [float(y) for y in values]
+        self.ys += ys
         if self._opt is not None:
             with _quiet():
-                self._opt.tell([self._x(p) for p in points], values)
+                self._opt.tell([self._x(p) for p in points], ys)
 
 
-@dataclass
-class Study:
-    """One test's optimization: hands out points for trial slots and learns from their results.
-
-    Failure policy: a trial that fails, crashes or reports a NaN/infinite objective is told the
-    worst objective observed so far (held back until a first success gives one), so the
-    optimizer steers away from failing regions instead of proposing them again.
-    """
-
-    key: str
-    space: Space
-    objective: Objective | None
-    budget: int
-    settings: OptSettings
-    optimizer: Optimizer = field(init=False)
-    assigned: dict[int, dict[str, Any]] = field(default_factory=dict)
-    finished: dict[int, float | None] = field(default_factory=dict)
-    _failed: list[dict[str, Any]] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self.optimizer = Optimizer(self.space, self.settings)
-
-    def replay(self, history: Sequence[tuple[int, dict[str, Any], float | None]]) -> None:
-        """Earlier trials of this study (index, params, objective or None when failed), in order."""
-        good = [(i, p, y) for i, p, y in history if y is not None and math.isfinite(y)]
-        self.optimizer.tell([p for _, p, _ in good], [self._sign(y) for _, _, y in good])
-        for i, p, y in history:
-            self.assigned[i] = p
-            self.finished[i] = y
-            if y is None or not math.isfinite(y):
-                self._failed.append(p)
-        self._tell_failures()
-
-    def ask(self, index: int) -> dict[str, Any]:
-        if index in self.assigned:  # a retried request, or a slot replaced after a crash
-            return self.assigned[index]
-        pending = [p for i, p in self.assigned.items() if i not in self.finished]
-        point = self.optimizer.ask(pending)
-        self.assigned[index] = point
-        return point
-
-    def tell(self, index: int, value: float | None) -> None:
-        if index in self.finished or index not in self.assigned:
-            return
-        self.finished[index] = value
-        point = self.assigned[index]
-        if value is None or not math.isfinite(value):
-            self._failed.append(point)
-        else:
-            self.optimizer.tell([point], [self._sign(value)])
-        self._tell_failures()
-
-    def _sign(self, value: float) -> float:
-        return -value if self.objective is not None and self.objective.direction == "max" else value
-
-    def _tell_failures(self) -> None:
-        if self._failed and self.optimizer.ys:
-            worst = max(self.optimizer.ys)
-            self.optimizer.tell(self._failed, [worst] * len(self._failed))
-            self._failed = []
-
-    def best(self) -> tuple[int, float] | None:
-        done = [(i, y) for i, y in self.finished.items() if y is not None and math.isfinite(y)]
-        if not done:
-            return None
-        return min(done, key=lambda iy: self._sign(iy[1]))
+def create(space: Space, settings: Mapping[str, Any]) -> SkoptOptimizer:
+    return SkoptOptimizer(space, OptSettings(**settings))

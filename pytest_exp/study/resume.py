@@ -1,0 +1,69 @@
+"""A study's identity across runs, and what the store already holds of it.
+
+A run continues the latest study of a test function when its key matches (same test, same
+space); its finished slots count towards the budget and are replayed into the optimizer.
+The store (and sqlite3) is imported only when a study starts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pytest_exp.space import Space
+from pytest_exp.trial import TrialRecord, canonical_json
+
+if TYPE_CHECKING:
+    from pytest_exp.store import Store
+
+
+def study_key(function: str, space: Space) -> str:
+    """What makes two runs the same study: the test and the meaning of its space."""
+    return hashlib.sha256(canonical_json([function, space.fingerprint()]).encode()).hexdigest()[:16]
+
+
+def counts_towards_budget(record: TrialRecord) -> bool:
+    # A trial cut off by an interruption did not run: a resumed study runs it again.
+    return record.status != "interrupted" and record.trial is not None
+
+
+class StoredStudies:
+    """The studies in the store of ``directory``, as they stood before the run ``run_name``
+    (whose own trials are left out: a worker replacing a crashed one must collect the same)."""
+
+    def __init__(self, directory: Path, run_name: str) -> None:
+        self.directory = directory
+        self.run_name = run_name
+
+    def _store(self) -> Store | None:
+        from pytest_exp.store import FILENAME, Store
+
+        return Store.open_existing(self.directory) if (self.directory / FILENAME).exists() else None
+
+    def history(self, study: str) -> list[TrialRecord]:
+        """Every stored trial of a study (the proposer replays them before proposing)."""
+        store = self._store()
+        if store is None:
+            return []
+        with store:
+            return store.study_trials(study, before_run=self.run_name)
+
+    def previous(self, function: str) -> tuple[str, int] | None:
+        """The latest study of a test function in the store, and the run that last added to it."""
+        store = self._store()
+        if store is None:
+            return None
+        with store:
+            return store.latest_study(function)
+
+    def resume(self, function: str, base: str, *, fresh: bool) -> tuple[str, set[int]]:
+        """The study to continue (or start: ``base/run_name``) and the trial slots it already used."""
+        new = f"{base}/{self.run_name}"
+        if fresh:
+            return new, set()
+        latest = self.previous(function)
+        if latest is None or not latest[0].startswith(base + "/"):
+            return new, set()
+        earlier = self.history(latest[0])
+        return latest[0], {r.trial for r in earlier if counts_towards_budget(r) and r.trial is not None}
