@@ -15,11 +15,12 @@ Comparison
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -260,11 +261,12 @@ class Verdict:
     function: str
     config_id: str
     params: dict[str, Any]
-    metric: str | None
-    value: float | None
-    baseline: float | None
-    change: float | None
-    tolerance: str
+    _: KW_ONLY
+    metric: str | None = None
+    value: float | None = None
+    baseline: float | None = None
+    change: float | None = None
+    tolerance: str = ""
     status: Status
     failed: bool = False
 
@@ -384,22 +386,9 @@ def compare(
             groups.setdefault(record.config_id, []).append(record)
     verdicts: list[Verdict] = []
     for config_id, trials in groups.items():
-        params = dict(trials[0].params)
+        of_config = functools.partial(Verdict, function, config_id, dict(trials[0].params))
         if (function, config_id) not in baseline.entries:
-            verdicts.append(
-                Verdict(
-                    function=function,
-                    config_id=config_id,
-                    params=params,
-                    metric=None,
-                    value=None,
-                    baseline=None,
-                    change=None,
-                    tolerance="",
-                    status="missing-config",
-                    failed=strict,
-                )
-            )
+            verdicts.append(of_config(status="missing-config", failed=strict))
             continue
         saved_means = baseline.means(function, config_id)
         values: dict[str, list[float]] = {}
@@ -407,53 +396,35 @@ def compare(
             for name, value in trial.last().items():
                 values.setdefault(name, []).append(float(value))
         for name in sorted(values):
-            tolerance = tolerance_for(name, per_test, defaults, objective)
+            rule = tolerance_for(name, per_test, defaults, objective)
+            tolerance = str(rule)
             mean = summarize(values[name]).mean
             if name not in saved_means:
-                verdicts.append(
-                    Verdict(
-                        function=function,
-                        config_id=config_id,
-                        params=params,
-                        metric=name,
-                        value=mean,
-                        baseline=None,
-                        change=None,
-                        tolerance=str(tolerance),
-                        status="new-metric",
-                        failed=strict,
-                    )
+                new = of_config(
+                    metric=name, value=mean, tolerance=tolerance, status="new-metric", failed=strict
                 )
+                verdicts.append(new)
                 continue
             reference = saved_means[name]
-            status = judge(mean, reference, tolerance)
-            change = relative_change(mean, reference)
+            status = judge(mean, reference, rule)
             verdicts.append(
-                Verdict(
-                    function=function,
-                    config_id=config_id,
-                    params=params,
+                of_config(
                     metric=name,
                     value=mean,
                     baseline=reference,
-                    change=change,
-                    tolerance=str(tolerance),
+                    change=relative_change(mean, reference),
+                    tolerance=tolerance,
                     status=status,
                     failed=status == "regression",
                 )
             )
         for name in sorted(set(saved_means) - set(values)):
-            tolerance = tolerance_for(name, per_test, defaults, objective)
+            tolerance = str(tolerance_for(name, per_test, defaults, objective))
             verdicts.append(
-                Verdict(
-                    function=function,
-                    config_id=config_id,
-                    params=params,
+                of_config(
                     metric=name,
-                    value=None,
                     baseline=saved_means[name],
-                    change=None,
-                    tolerance=str(tolerance),
+                    tolerance=tolerance,
                     status="missing-metric",
                     failed=strict,
                 )
