@@ -134,7 +134,7 @@ class Results:
         else:
             # A later phase's update, one that recorded nothing new, an xdist crash report, or
             # not a trial at all.
-            found = self.records.get(report.nodeid) if self.records else None
+            found = self.records.get(report.nodeid)
             if found is None:
                 return
             record = found

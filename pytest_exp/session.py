@@ -335,8 +335,7 @@ class ExpSession:
                     f"@pytest.mark.space({grid_only}=...) does not apply to an optimization study"
                 )
         budget = settings.resolve("optimize", self.cli, options, self.ini)
-        names = [n for n in backend.load().SETTINGS if n != "seed"]
-        opt = {k: settings.resolve(k, self.cli, options, self.ini) for k in names}
+        opt = {k: settings.resolve(k, self.cli, options, self.ini) for k in backend.load().SETTINGS}
         fresh = bool(settings.resolve("fresh", self.cli, {}, self.ini))
         key, done = self.studies.resume(function, study_key(function, space), fresh=fresh)
         plan = StudyPlan(

@@ -1,7 +1,8 @@
 """The interface every optimizer backend implements, and how a backend is found by name.
 
 A backend is a module (or any object) with a ``SETTINGS`` tuple, the names of the settings it
-reads (each one in :mod:`pytest_exp.settings`), and ``create(space, settings)``, which returns an
+reads besides ``seed``, which every backend gets (each one in :mod:`pytest_exp.settings`), and
+``create(space, settings)``, which returns an
 :class:`Optimizer` for one study. Backends are imported when a study starts, never on a plain run.
 """
 

@@ -20,8 +20,8 @@ from pytest_exp.trial import Point, derive_seed, plain
 SURROGATES = ("GP", "RF", "ET", "random")
 ACQUISITIONS = ("EI", "PI", "LCB", "gp_hedge")
 LIARS = ("cl_min", "cl_mean", "cl_max")
-SETTINGS = ("surrogate", "acq", "initial_points", "liar", "seed")
-"""The settings this backend reads (see :mod:`pytest_exp.settings`)."""
+SETTINGS = ("surrogate", "acq", "initial_points", "liar")
+"""The settings this backend reads besides the seed (see :mod:`pytest_exp.settings`)."""
 
 
 @dataclass(frozen=True)
@@ -120,7 +120,6 @@ class SkoptOptimizer:
         self.fixed = space.fixed()
         self._rng = random.Random(derive_seed(settings.seed, "random-search", bits=64))
         self._opt: Any = None
-        self.ys: list[float] = []
         if settings.surrogate != "random" and self.dims:
             import skopt
 
@@ -135,14 +134,15 @@ class SkoptOptimizer:
         return [point[n] for n in self.names]
 
     def _lie(self) -> float:
-        if not self.ys:
+        ys = [float(y) for y in self._opt.yi]  # every value told so far
+        if not ys:
             return 0.0
         mode = self.settings.liar
         if mode == "cl_min":
-            return min(self.ys)
+            return min(ys)
         if mode == "cl_max":
-            return max(self.ys)
-        return sum(self.ys) / len(self.ys)
+            return max(ys)
+        return sum(ys) / len(ys)
 
     def ask(self, pending: Sequence[Point] = ()) -> Point:
         if not self.dims:
@@ -166,13 +166,9 @@ class SkoptOptimizer:
             return self._point(twin.ask())
 
     def tell(self, points: Sequence[Point], values: Sequence[float]) -> None:
-        if not points:
-            return
-        ys = [float(y) for y in values]
-        self.ys += ys
-        if self._opt is not None:
+        if points and self._opt is not None:
             with _quiet():
-                self._opt.tell([self._x(p) for p in points], ys)
+                self._opt.tell([self._x(p) for p in points], [float(y) for y in values])
 
 
 def create(space: Space, settings: Mapping[str, Any]) -> SkoptOptimizer:
