@@ -13,7 +13,7 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
-NOT_RUN = {"ruff", "mypy"}  # dev tools the lowest stage does not run
+NOT_RUN = {"ruff", "mypy", "mkdocs-material"}  # dev tools the lowest stage does not run
 FLOOR = re.compile(r"^([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?\s*>=\s*([0-9][0-9.]*)\s*(?:;.*)?$")
 PIN = re.compile(r"^([A-Za-z0-9_.-]+)\s*==\s*([0-9][0-9.]*?)(\.\*)?\s*(?:;.*)?$")
 
