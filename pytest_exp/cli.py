@@ -262,7 +262,13 @@ def _open(directory: str, defaulted: bool) -> Store:
     if not (Path(directory) / FILENAME).is_file():
         hint = "; run from pytest's rootdir, or pass --store DIR" if defaulted else ""
         raise CliError(f"no pytest-exp store at {directory} (expected {Path(directory) / FILENAME}){hint}")
-    return Store.open_existing(directory)
+    store = Store.open_existing(directory)
+    notes = list(store.notes)
+    if store.read_only:
+        notes.append(f"{store.path} is read-only: shown as it is, without recovering killed runs' journals")
+    for note in notes:
+        sys.stderr.write(f"pytest-exp: note: {note}\n")
+    return store
 
 
 def cmd_runs(args: argparse.Namespace) -> int:

@@ -80,7 +80,11 @@ def exp_dir(_exp_slot: Slot | OptSlot, exp_trial: Trial, request: pytest.Fixture
         function = safe_name(_exp_slot.plan.function)
     # A study's trials are named by their slot: two slots may propose the same point.
     name = f"trial-{_exp_slot.number:03d}" if isinstance(_exp_slot, OptSlot) else f"{trial.id}-run{trial.run}"
-    path = session.store_dir / "artifacts" / session.run_name / function / name
+    if session.store_dir is not None:
+        root = session.store_dir / "artifacts"
+    else:  # --exp-store none: artifacts go where pytest keeps its temporary files
+        root = request.getfixturevalue("tmp_path_factory").getbasetemp() / "exp-artifacts"
+    path = root / session.run_name / function / name
     path.mkdir(parents=True, exist_ok=True)
     config = {"test": request.node.nodeid, "id": trial.id, "run": trial.run, "seed": trial.seed}
     config["params"] = trial.params

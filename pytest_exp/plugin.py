@@ -173,6 +173,8 @@ class ControllerHooks:
         gate = self.results.gate
         if gate is not None and gate.unattached and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED  # regressions no test report carried
+        if self.results.store_error and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED  # finished trials that were not stored
         self.baseline_note = self.results.save_baseline()
         path = self.session.setting_path("report")
         if path is not None and self.results.records:
@@ -199,6 +201,8 @@ class ControllerHooks:
             return
         if terminalreporter.config.get_verbosity() < 0:
             self._baseline_lines(terminalreporter)  # -q hides the tables, not what failed the run
+            if self.results.store_error:
+                terminalreporter.write_line(self.results.store_error, red=True)
             return
         from pytest_exp import report
 
@@ -213,8 +217,12 @@ class ControllerHooks:
                 terminalreporter.write_line(studies[function])
             terminalreporter.write_line("")
         self._baseline_lines(terminalreporter)
+        for note in self.session.store_notes:
+            terminalreporter.write_line(f"exp: {note}", yellow=True)
         if self.results.store_error:
             terminalreporter.write_line(self.results.store_error, red=True)
+        elif self.session.store_dir is None:
+            terminalreporter.write_line(f"trials not stored (--exp-store {settings.NO_STORE})")
         else:
             terminalreporter.write_line(f"trials stored in {self.results.where()}")
         for path in self.plots:

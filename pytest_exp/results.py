@@ -77,15 +77,32 @@ class Results:
     def _on_finished(self, record: TrialRecord) -> None:
         if record.study is not None and self.proposer is not None:
             self.proposer.tell(record)
-        if self.store_error:
-            return
+        if self.session.store_dir is None or (self.store is None and self.store_error):
+            return  # --exp-store none, or the store could not be opened
         try:
             if self.store is None:
                 self.store = self._open_store()
+            # Once the database fails, the store still journals each trial for the next run.
             self.store.add_trial(self.run_id, record)
         except self._store_errors as e:
-            # The run goes on and its summary still shows every trial; the reason is printed.
-            self.store_error = f"exp: trials are not being stored: {e}"
+            if not self.store_error:
+                self._lost(e)
+
+    def _lost(self, error: BaseException) -> None:
+        """Trials can no longer be stored: the run goes on (its summary still shows every trial),
+        says so at once and at the end, and fails."""
+        from pytest_exp.store import StoreError  # loaded: the store was being opened or written
+
+        where = "" if isinstance(error, StoreError) else f" in {self.store_path()}"  # it names the file
+        self.store_error = (
+            f"exp: FAILED to store trials{where}: {error}; this run fails. Use --exp-store DIR "
+            "to store them elsewhere, or --exp-store none to run without storing"
+        )
+        reporter = self.session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            # Progress dots without a file name (-q, xdist) leave no mark ensure_newline sees.
+            reporter.write("\n")
+            reporter.write_line(self.store_error, red=True, bold=True)
 
     def _open_store(self) -> Store:
         import sqlite3  # here, not at import: a run without space trials needs neither
@@ -94,7 +111,9 @@ class Results:
 
         self._store_errors = (StoreError, sqlite3.Error, OSError)
         config = self.session.config
+        assert self.session.store_dir is not None
         store = Store(self.session.store_dir)
+        self.session.store_notes += store.notes
         try:
             self.run_id = store.start_run(
                 seed=self.session.seed,
@@ -119,10 +138,16 @@ class Results:
                 record.message = record.message or "the session ended before this trial finished"
                 self._on_finished(record)
         if self.store is not None:
+            store, self.store = self.store, None
             interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
-            self.store.finish_run(self.run_id, status="interrupted" if interrupted else "finished")
-            self.store.close()
-            self.store = None
+            try:
+                try:
+                    store.finish_run(self.run_id, status="interrupted" if interrupted else "finished")
+                finally:
+                    store.close()  # keeps the journal when its trials could not be committed
+            except self._store_errors as e:
+                if not self.store_error:
+                    self._lost(e)
 
     def add(self, report: pytest.TestReport) -> None:
         # Read once, then dropped: the terminal reporter keeps every report to the end of the run.
@@ -217,6 +242,7 @@ class Results:
     def store_path(self) -> str:
         from pytest_exp.store import FILENAME  # loaded: a run with records opened the store
 
+        assert self.session.store_dir is not None
         return self.session.shown(self.session.store_dir / FILENAME)
 
     def where(self) -> str:

@@ -60,7 +60,9 @@ class ExpSession:
             time.strftime("%Y%m%d-%H%M%S") + "-" + os.urandom(2).hex()  # secrets would load hmac too
         )
         self.store_dir = self._store_dir()
-        self.studies = StoredStudies(self.store_dir, self.run_name)
+        # What opening the store reported (journals recovered), for the end of the run.
+        self.store_notes: list[str] = []
+        self.studies = StoredStudies(self.store_dir, self.run_name, self.store_notes)
         # Set by the plugin: the Proposer (controller or only process) or a worker's RemoteProposer.
         self.proposer: Proposing | None = None
         # --setup-show (and --setup-plan) print each fixture pytest sets up: none is handed over.
@@ -163,7 +165,10 @@ class ExpSession:
             "@pytest.mark.space (the option replaces the space of marked tests only)"
         )
 
-    def _store_dir(self) -> Path:
+    def _store_dir(self) -> Path | None:
+        """The store's directory; None for ``none``, a run that stores nothing."""
+        if settings.resolve("store", self.cli, {}, self.ini) == settings.NO_STORE:
+            return None
         return self.setting_path("store") or self.config.rootpath / ".pytest-exp"
 
     def setting_path(self, name: str) -> Path | None:
@@ -209,7 +214,10 @@ class ExpSession:
             cache.set(SEED_CACHE_KEY, self.seed)
 
     def header(self) -> str:
-        return f"exp: seed {self.seed}{self.seed_note} (reproduce with --exp-seed {self.seed})"
+        line = f"exp: seed {self.seed}{self.seed_note} (reproduce with --exp-seed {self.seed})"
+        if self.store_dir is None:
+            line += f"\nexp: trials are not stored (--exp-store {settings.NO_STORE})"
+        return line
 
     # spaces -----------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from pytest_exp.tolerance import SPEC_FORM, tolerance_setting
 from pytest_exp.trial import Objective
 
 REPORT_FORMATS = (".csv", ".jsonl", ".md")
+NO_STORE = "none"  # --exp-store none: the run stores nothing (a directory of that name: ./none)
 
 
 class SettingError(ValueError):
@@ -168,7 +169,7 @@ SETTINGS = (
     ),
     Setting(
         "store",
-        "directory of the trial store (default .pytest-exp at the rootdir).",
+        "directory of the trial store (default .pytest-exp at the rootdir), or none: store nothing.",
         path_value,
         metavar="DIR",
     ),

@@ -111,9 +111,12 @@ INSERT_TRIAL = (
     f"VALUES (?, ?, {', '.join('?' * len(TRIAL_FIELDS))})"
 )
 JOURNAL_GLOB = "journal-*.pickle"
+_JOURNAL_NAME = re.compile(r"journal-([0-9]+)\.pickle")
 # Each journal record is one pickled INSERT_TRIAL row: binary floats, so a trial is not encoded as
 # text twice (its JSON columns are text already), and a reader refuses anything but plain data.
 PICKLE_PROTOCOL = 5
+# How every record of protocol 5 begins (PROTO 5, FRAME): where reading starts again after damage.
+RECORD_START = b"\x80\x05\x95"
 # A trial waits in the journal for at most this long, or this many others, before SQLite has it.
 FLUSH_AFTER_S = 1.0
 FLUSH_EVERY = 256
@@ -165,6 +168,11 @@ class Store:
     def _open(self, directory: Path, *, create: bool) -> None:
         self.directory = directory
         self.path = directory / FILENAME
+        # What opening found and did that a person should hear of (journals recovered).
+        self.notes: list[str] = []
+        self.read_only = False
+        # The error of the last commit that failed: from then on trials are only journaled.
+        self.failed: BaseException | None = None
         self._seq: dict[int, int] = {}
         self._journals: dict[int, int] = {}
         self._pending: list[tuple[Any, ...]] = []
@@ -178,6 +186,11 @@ class Store:
         elif self.path.is_file():
             # mode=rw: should the file vanish after the check, fail rather than create an empty store.
             target, uri = f"{self.path.absolute().as_uri()}?mode=rw", True
+            if not (os.access(self.path, os.W_OK) and os.access(directory, os.W_OK)):
+                # Readable as it is: no journal recovery (the writer's job) and no WAL index, which
+                # a directory that cannot be written cannot hold.
+                self.read_only = True
+                target = f"{self.path.absolute().as_uri()}?mode=ro&immutable=1"
         else:
             raise StoreError(f"no pytest-exp store at {directory} (expected {self.path})")
         try:
@@ -185,8 +198,12 @@ class Store:
         except sqlite3.Error as e:
             raise StoreError(f"{self.path}: cannot open ({e})") from None
         try:
-            self._prepare()
-            self._recover()
+            if self.read_only:
+                self._check_version()
+                self._check_columns()
+            else:
+                self._prepare()
+                self._recover()
         except sqlite3.DatabaseError as e:
             self._db.close()
             raise StoreError(f"{self.path}: not a pytest-exp store ({e})") from None
@@ -194,14 +211,18 @@ class Store:
             self._db.close()
             raise
 
-    def _prepare(self) -> None:
-        db = self._db
+    def _check_version(self) -> int:
         version = self._version()
         if version > SCHEMA_VERSION:
             raise StoreError(
                 f"{self.path}: schema version {version} is newer than this pytest-exp supports "
                 f"({SCHEMA_VERSION}); upgrade pytest-exp to read it"
             )
+        return version
+
+    def _prepare(self) -> None:
+        db = self._db
+        version = self._check_version()
         # OFF while a new file gets its WAL header and schema: syncing an empty store protects
         # nothing, and cost four fsyncs per fresh store.
         db.execute("PRAGMA synchronous = OFF")
@@ -234,7 +255,7 @@ class Store:
                 db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            self._rollback()
             raise
 
     def _check_columns(self) -> None:
@@ -254,12 +275,25 @@ class Store:
     # lifetime -----------------------------------------------------------------
 
     def close(self) -> None:
+        """Commit what is journaled and close. Should the commit fail, the journals stay on disk
+        (unlocked) for the next store opened on the directory to recover, and the error is raised."""
         try:
             self.flush()
+        except BaseException:
+            for fd in self._journals.values():
+                os.close(fd)
+            self._journals.clear()
+            raise
         finally:
             for run_id in list(self._journals):
                 self._drop_journal(run_id)
             self._db.close()
+
+    def _rollback(self) -> None:
+        # A failed COMMIT (a full disk, say) may have rolled back already: a second ROLLBACK would
+        # raise "no transaction is active" and hide the error that matters.
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")
 
     def __enter__(self) -> Store:
         return self
@@ -309,8 +343,13 @@ class Store:
         if fcntl is None:  # no advisory locks (Windows): commit each trial as it comes
             self._db.execute(INSERT_TRIAL, row)
             return
-        os.write(self._journal(run_id), pickle.dumps(row, PICKLE_PROTOCOL))
+        data = pickle.dumps(row, PICKLE_PROTOCOL)
+        written = os.write(self._journal(run_id), data)
+        if written != len(data):
+            raise OSError(f"{self._journal_path(run_id)}: only {written} of {len(data)} bytes written")
         self._pending.append(row)
+        if self.failed is not None:
+            return  # journaled; the database is tried again when the store closes
         if len(self._pending) >= FLUSH_EVERY or time.monotonic() - self._flushed >= FLUSH_AFTER_S:
             self.flush()
 
@@ -322,8 +361,9 @@ class Store:
         try:
             self._db.executemany(INSERT_TRIAL, self._pending)
             self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
+        except BaseException as e:
+            self._rollback()
+            self.failed = e
             raise
         self._pending = []
         self._flushed = time.monotonic()
@@ -354,10 +394,14 @@ class Store:
         os.close(fd)
 
     def _recover(self) -> None:
-        """Commit the trials of journals whose writer died (no one holds their lock)."""
+        """Commit the trials of journals whose writer died (no one holds their lock), and mark
+        their runs killed: a run's journal lives from its first trial until the run closes."""
         if fcntl is None:
             return
         for path in sorted(self.directory.glob(JOURNAL_GLOB)):
+            name = _JOURNAL_NAME.fullmatch(path.name)
+            if name is None:
+                continue
             try:
                 fd = os.open(path, os.O_RDWR)
             except FileNotFoundError:
@@ -367,19 +411,27 @@ class Store:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
                     continue  # its writer is alive
-                rows = journaled_rows(path.read_bytes())
+                run_id = int(name[1])
+                rows, damaged = journaled_rows(path.read_bytes(), run_id)
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
                     self._db.executemany(INSERT_TRIAL, rows)
-                    for run_id in {row[0] for row in rows}:
-                        self._db.execute(
-                            "UPDATE runs SET status = 'killed' WHERE id = ? AND finished IS NULL", (run_id,)
-                        )
+                    self._db.execute(
+                        "UPDATE runs SET status = 'killed' WHERE id = ? AND finished IS NULL", (run_id,)
+                    )
                     self._db.execute("COMMIT")
                 except BaseException:
-                    self._db.execute("ROLLBACK")
+                    self._rollback()
                     raise
-                path.unlink()
+                if damaged:
+                    aside = path.with_name(f"damaged-{path.stem}-{int(time.time())}.pickle")
+                    path.rename(aside)
+                    self.notes.append(
+                        f"{path}: recovered {len(rows)} trials of run {run_id}; {damaged} damaged "
+                        f"record{'s' if damaged > 1 else ''} skipped (the journal is kept as {aside.name})"
+                    )
+                else:
+                    path.unlink()
             finally:
                 os.close(fd)
 
@@ -538,20 +590,26 @@ class _PlainUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"a journal holds only plain data, not {module}.{name}")
 
 
-def journaled_rows(data: bytes) -> list[tuple[Any, ...]]:
-    """The INSERT_TRIAL rows of a journal, up to the first record that does not read: a record cut
-    by the kill (its trial was never added) or anything but a row of plain data."""
+def journaled_rows(data: bytes, run_id: int) -> tuple[list[tuple[Any, ...]], int]:
+    """The INSERT_TRIAL rows of run ``run_id``'s journal, and how many damaged stretches were
+    skipped: a record cut by a kill, bytes overwritten, anything but a row of plain data of this
+    run. Reading starts again at the next record's start, so damage costs only what it hit."""
     stream = io.BytesIO(data)
-    rows = []
-    while stream.tell() < len(data):
+    rows: list[tuple[Any, ...]] = []
+    damaged, in_damage, at = 0, False, 0
+    while 0 <= at < len(data):
+        stream.seek(at)
         try:
             row = _PlainUnpickler(stream).load()
-        except Exception:  # what a cut record raises depends on where it was cut
-            break
-        if not isinstance(row, tuple) or len(row) != len(TRIAL_FIELDS) + 2:
-            break
-        rows.append(row)
-    return rows
+        except Exception:  # what a damaged record raises depends on the damage
+            row = None
+        if isinstance(row, tuple) and len(row) == len(TRIAL_FIELDS) + 2 and row[0] == run_id:
+            rows.append(row)
+            in_damage, at = False, stream.tell()
+            continue
+        damaged += not in_damage
+        in_damage, at = True, data.find(RECORD_START, at + 1)
+    return rows, damaged
 
 
 def _trial_row(run_id: int, seq: int, record: TrialRecord) -> tuple[Any, ...]:

@@ -451,10 +451,12 @@ def test_a_store_from_an_older_schema_is_reported_not_a_crash(pytester: pytest.P
     )
     result = pytester.runpytest()
     result.assert_outcomes(passed=2)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED  # its trials were not stored
     result.stdout.fnmatch_lines(
         [
             "*::test_it: 2 trials, 2 configurations (2 passed)",
-            "exp: trials are not being stored: *.pytest-exp/exp.sqlite: written by an older pytest-exp "
-            "(no column 'function'); move it away or use another --exp-store",
+            "exp: FAILED to store trials: *.pytest-exp/exp.sqlite: written by an older pytest-exp "
+            "(no column 'function'); move it away or use another --exp-store; this run fails. Use "
+            "--exp-store DIR to store them elsewhere, or --exp-store none to run without storing",
         ]
     )

@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 from pytest_exp.store import (
     FILENAME,
     PACKAGES,
+    PICKLE_PROTOCOL,
     SCHEMA_VERSION,
     RunInfo,
     Store,
@@ -363,7 +364,8 @@ def test_trials_survive_sigkill(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, timeout=60)
     assert done.returncode == -signal.SIGKILL, done.stderr.decode()
     # Never closed: the trials are in the run's journal, not yet in the database.
-    assert len(journaled_rows((tmp_path / "journal-1.pickle").read_bytes())) == 5
+    rows, damaged = journaled_rows((tmp_path / "journal-1.pickle").read_bytes(), 1)
+    assert (len(rows), damaged) == (5, 0)
     with Store.open_existing(tmp_path) as store:  # recovers the dead writer's journal
         (run,) = store.runs()
         assert (run.id, run.seed, run.trials, run.finished, run.status) == (1, 5, 5, None, "killed")
@@ -404,19 +406,21 @@ class _Shell:
 
 
 def test_a_journal_gives_back_plain_rows_and_nothing_else(tmp_path: Path) -> None:
-    # A record that would load an object (here one that runs a command) ends what is read.
+    # A record that would load an object (here one that runs a command) is skipped as damage.
     with Store(tmp_path) as writer:
         run_id = start(writer)
     added = record(3, metrics={"m": [1, math.nan]}, gpus=[0])
     row = _trial_row(run_id, 1, added)
-    data = pickle.dumps(row) + pickle.dumps(_Shell()) + pickle.dumps((*row[:1], 2, *row[2:]))
-    assert journaled_rows(data) == [row]
+    second = (*row[:1], 2, *row[2:])
+    data = b"".join(pickle.dumps(r, PICKLE_PROTOCOL) for r in (row, _Shell(), second))
+    assert journaled_rows(data, run_id) == ([row, second], 1)
+    assert journaled_rows(data, run_id + 1) == ([], 1)  # rows of another run are not this journal's
     with pytest.raises(pickle.UnpicklingError, match=r"a journal holds only plain data, not posix\.system$"):
         _PlainUnpickler(io.BytesIO(pickle.dumps(_Shell()))).load()
     (tmp_path / "journal-1.pickle").write_bytes(data)
     with Store.open_existing(tmp_path) as reader:
-        (trial,) = reader.trials(run_id)
-    assert repr(trial) == repr(added)
+        trials = reader.trials(run_id)
+    assert [repr(t) for t in trials] == [repr(added), repr(added)]
 
 
 # --------------------------------------------------------------------------- Hypothesis property

@@ -32,14 +32,19 @@ class StoredStudies:
     """The studies in the store of ``directory``, as they stood before the run ``run_name``
     (whose own trials are left out: a worker replacing a crashed one must collect the same)."""
 
-    def __init__(self, directory: Path, run_name: str) -> None:
+    def __init__(self, directory: Path | None, run_name: str, notes: list[str]) -> None:
         self.directory = directory
         self.run_name = run_name
+        self.notes = notes  # where to tell what opening the store reported (journals recovered)
 
     def _store(self) -> Store | None:
         from pytest_exp.store import FILENAME, Store
 
-        return Store.open_existing(self.directory) if (self.directory / FILENAME).exists() else None
+        if self.directory is None or not (self.directory / FILENAME).exists():
+            return None  # no store (--exp-store none), or none yet
+        store = Store.open_existing(self.directory)
+        self.notes += store.notes
+        return store
 
     def history(self, study: str) -> list[TrialRecord]:
         """Every stored trial of a study (the proposer replays them before proposing)."""

@@ -1,0 +1,250 @@
+"""Faults injected for real (SIGKILL, damaged journals, a full database, a store that cannot be
+written, a read-only store): no finished trial is lost without the run saying so and failing."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pytest_exp.store import FILENAME, RECORD_START, Store
+from pytest_exp.trial import TrialRecord
+
+
+def trial(i: int) -> TrialRecord:
+    return TrialRecord("t.py::t", "t.py::t", f"c{i}", 1, {"i": i}, i, {"m": [i / 3]}, status="passed")
+
+
+def die(store: Store) -> None:
+    """What a SIGKILL leaves: nothing flushed or closed; the journal's lock goes with its fd."""
+    store._db.close()
+    for fd in store._journals.values():
+        os.close(fd)
+    store._journals.clear()
+
+
+# --------------------------------------------------------------------------- journals
+
+
+def test_damage_in_a_journal_costs_only_the_records_it_hit(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    run_id = store.start_run(seed=0, argv=[], rootdir=str(tmp_path))
+    for i in range(10):
+        store.add_trial(run_id, trial(i))
+    journal = tmp_path / "journal-1.pickle"
+    data = bytearray(journal.read_bytes())
+    starts = [m.start() for m in re.finditer(re.escape(RECORD_START), bytes(data))]
+    assert len(starts) == 10
+    data[starts[4] + 5 : starts[4] + 25] = b"\xff" * 20  # 20 bytes of the fifth record overwritten
+    journal.write_bytes(bytes(data))
+    die(store)
+
+    with Store.open_existing(tmp_path) as reader:
+        assert [t.config_id for t in reader.trials(run_id)] == [f"c{i}" for i in range(10) if i != 4]
+        assert reader.run(run_id).status == "killed"
+        (note,) = reader.notes
+    (aside,) = tmp_path.glob("damaged-journal-1-*.pickle")
+    assert note == (
+        f"{journal}: recovered 9 trials of run 1; 1 damaged record skipped "
+        f"(the journal is kept as {aside.name})"
+    )
+    assert aside.read_bytes() == bytes(data)
+    assert not journal.exists()
+    with Store.open_existing(tmp_path) as again:  # recovered once: nothing twice, no second note
+        assert (len(again.trials(run_id)), again.notes) == (9, [])
+
+
+def test_a_run_killed_after_its_trials_were_committed_is_marked_killed(tmp_path: Path) -> None:
+    # The journal is empty after each commit: a kill then left no trial to recover, only the run.
+    code = textwrap.dedent(
+        """
+        import os, signal, sys
+        from pytest_exp.store import Store
+        from pytest_exp.trial import TrialRecord
+
+        store = Store(sys.argv[1])
+        run_id = store.start_run(seed=5, argv=["-q"], rootdir=sys.argv[1])
+        store.add_trial(run_id, TrialRecord("t", "f", "c0", 1, {"i": 0}, 0, {"m": [0.5]}))
+        store.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, timeout=60)
+    assert done.returncode == -signal.SIGKILL, done.stderr.decode()
+    assert (tmp_path / "journal-1.pickle").read_bytes() == b""
+    with Store.open_existing(tmp_path) as store:
+        (run,) = store.runs()
+    assert (run.status, run.trials, run.finished) == ("killed", 1, None)
+
+
+# --------------------------------------------------------------------------- a full database
+
+
+def test_a_full_database_reports_its_own_error_and_keeps_the_journal(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    run_id = store.start_run(seed=0, argv=[], rootdir=str(tmp_path))
+    store.flush()
+    pages = store._db.execute("PRAGMA page_count").fetchone()[0]
+    store._db.execute(f"PRAGMA max_page_count = {pages}")  # SQLite's own quota: no page more
+    for i in range(100):  # fewer than a batch: they wait in the journal for the flush below
+        store.add_trial(run_id, TrialRecord("t", "f", f"c{i}", 1, {"i": i}, i, {"m": [i / 3] * 50}))
+    with pytest.raises(sqlite3.OperationalError, match=r"^database or disk is full$"):
+        store.flush()
+    with pytest.raises(sqlite3.OperationalError, match=r"^database or disk is full$"):
+        store.close()
+    assert (tmp_path / "journal-1.pickle").stat().st_size > 0  # kept, for the next store to recover
+    with Store.open_existing(tmp_path) as reader:
+        assert len(reader.trials(run_id)) == 100
+        assert reader.run(run_id).status == "killed"
+
+
+# --------------------------------------------------------------------------- whole runs
+
+SPACE_TEST = """
+import pytest
+
+@pytest.mark.space({"x": [1, 2, 3, 4, 5, 6]})
+def test_a(x, record_metric):
+    record_metric("y", x * 2)
+"""
+
+
+@pytest.mark.parametrize("args", [[], ["-q"], ["-n", "2"]], ids=["plain", "quiet", "xdist"])
+def test_a_store_that_cannot_be_written_fails_the_run(pytester: pytest.Pytester, args: list[str]) -> None:
+    pytester.makepyfile(test_a=SPACE_TEST)
+    store = pytester.path / ".pytest-exp"
+    store.mkdir()
+    (store / FILENAME).write_bytes(b"this is not a database, but it is where the trials should go\n" * 50)
+    result = pytester.runpytest(*args)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    assert result.parseoutcomes()["passed"] == 6
+    message = (
+        f"exp: FAILED to store trials: {pytester.path}/.pytest-exp/exp.sqlite: not a pytest-exp store "
+        "(file is not a database); this run fails. Use --exp-store DIR to store them elsewhere, or "
+        "--exp-store none to run without storing"
+    )
+    assert result.outlines.count(message) == 2  # when it happened, and at the end
+
+
+WRITE_LIMIT_CONFTEST = """
+import resource, signal
+
+def pytest_configure(config):
+    # No file this process writes grows past 120 kB: the database's WAL file reaches it first,
+    # while the journal of what has not been committed since stays below it.
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (120_000, resource.RLIM_INFINITY))
+"""
+
+
+def test_a_write_error_mid_run_fails_the_run_and_the_next_run_recovers_every_trial(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        test_a="""
+        import pytest
+
+        @pytest.mark.space({"x": {"type": "range", "bounds": [0, 600], "dtype": "int"}})
+        def test_a(x, record_metric):
+            record_metric("y", x / 7)
+        """
+    )
+    pytester.makeconftest(WRITE_LIMIT_CONFTEST)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=120)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    assert result.parseoutcomes()["passed"] == 600
+    message = (
+        "exp: FAILED to store trials in .pytest-exp/exp.sqlite: disk I/O error; this run fails. "
+        "Use --exp-store DIR to store them elsewhere, or --exp-store none to run without storing"
+    )
+    assert result.outlines.count(message) == 2
+    assert "cannot rollback" not in result.stdout.str()
+    assert "test_a.py::test_a: 600 trials, 600 configurations (600 passed)" in result.outlines
+
+    (pytester.path / "conftest.py").unlink()
+    with Store.open_existing(pytester.path / ".pytest-exp") as store:
+        (run,) = store.runs()
+        stored = store.trials(run.id)
+    assert (run.status, len(stored), len({t.config_id for t in stored})) == ("killed", 600, 600)
+
+
+# --------------------------------------------------------------------------- read-only stores
+
+
+@pytest.fixture
+def read_only_store(tmp_path: Path) -> Iterator[Path]:
+    """A store with one finished run, in a directory that cannot be written: by its modes, or,
+    for root (whom modes do not bind), by a read-only bind mount."""
+    directory = tmp_path / "store"
+    with Store(directory) as store:
+        run_id = store.start_run(seed=3, argv=["-q"], rootdir=str(tmp_path))
+        for i in range(3):
+            store.add_trial(run_id, trial(i))
+        store.finish_run(run_id, status="finished")
+    if os.geteuid() != 0:
+        (directory / FILENAME).chmod(0o444)
+        directory.chmod(0o555)
+        yield directory
+        directory.chmod(0o755)
+        return
+    mounted = subprocess.run(["mount", "--bind", "-o", "ro", str(directory), str(directory)], check=False)
+    if mounted.returncode != 0:
+        pytest.skip("running as root, and a read-only bind mount is not allowed here")
+    try:
+        yield directory
+    finally:
+        subprocess.run(["umount", str(directory)], check=True)
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest_exp", *args], capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_runs_and_show_read_a_read_only_store(read_only_store: Path) -> None:
+    assert not os.access(read_only_store, os.W_OK)
+    note = (
+        f"pytest-exp: note: {read_only_store / FILENAME} is read-only: shown as it is, without "
+        "recovering killed runs' journals\n"
+    )
+    runs = cli("runs", "--store", str(read_only_store))
+    assert (runs.returncode, runs.stderr) == (0, note)
+    fields = runs.stdout.splitlines()[2].split()  # id, date, time, status, trials, seed, ...
+    assert (fields[0], *fields[3:6]) == ("1", "finished", "3", "3")
+    show = cli("show", "--store", str(read_only_store))
+    assert (show.returncode, show.stderr) == (0, note)
+    assert "t.py::t: 3 trials, 3 configurations (3 passed)" in show.stdout
+    assert sorted(p.name for p in read_only_store.iterdir()) == [FILENAME]  # nothing written
+
+
+# --------------------------------------------------------------------------- opting out
+
+
+def test_exp_store_none_stores_nothing_and_says_so(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_a="""
+        import pytest
+
+        @pytest.mark.space({"x": [1, 2, 3]})
+        def test_a(x, exp_dir, record_metric):
+            (exp_dir / "out.txt").write_text(str(x))
+            assert exp_dir.parts[-4] == "exp-artifacts"
+            record_metric("y", x)
+        """
+    )
+    for args in (["--exp-store", "none"], ["--exp-store", "none", "-n", "2"]):
+        result = pytester.runpytest(*args)
+        result.assert_outcomes(passed=3)
+        assert "exp: trials are not stored (--exp-store none)" in result.outlines
+        assert result.outlines[-2] == "trials not stored (--exp-store none)"
+    assert not (pytester.path / ".pytest-exp").exists()
+    assert not (pytester.path / "none").exists()
