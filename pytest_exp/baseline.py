@@ -174,9 +174,17 @@ def read_baseline(path: str | os.PathLike[str], name: str | None = None) -> Base
     ``name`` is how messages and the baseline's ``path`` show the file (default: ``path``)."""
     shown = os.fspath(path) if name is None else name
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        data = Path(path).read_bytes()
     except OSError as e:
         raise BaselineError(f"{shown}: cannot read the baseline ({e.strerror or e})") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise BaselineError(
+            f"{shown}:{line}: not UTF-8 text (byte {data[e.start]:#04x} at offset {e.start}); "
+            "a baseline is the JSON lines file --exp-save-baseline writes"
+        ) from None
     return parse_baseline(text, shown)
 
 

@@ -316,7 +316,8 @@ def _settings(config: pytest.Config) -> tuple[dict[str, Any], dict[str, str]]:
         setting = settings.BY_NAME[name]
         cli = getattr(namespace, setting.flag, None)
         raw = config.getini(setting.ini)
-        ini = {name: settings.parse_ini(setting, raw)} if raw not in ("", None) else {}
+        inifile = settings.ini_name(config.inipath, config.invocation_params.dir)
+        ini = {name: settings.parse_ini(setting, raw, inifile)} if raw not in ("", None) else {}
         values[name] = settings.resolve(name, {name: cli}, {}, ini)
         labels[name] = setting.ini if ini and cli is None else setting.flag
     return values, labels

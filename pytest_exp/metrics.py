@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any
 
 from pytest_exp.trial import Number, plain
@@ -10,6 +11,17 @@ from pytest_exp.trial import Number, plain
 
 class MetricError(TypeError):
     """A metric name or value that cannot be recorded."""
+
+
+# Ints past the float range cannot be summarized, exported or told to an optimizer.
+_FLOAT_INTS = range(-int(sys.float_info.max), int(sys.float_info.max) + 1)
+
+
+def _beyond_floats(name: str, value: int) -> MetricError:
+    return MetricError(
+        f"record_metric({name!r}, ...): an int of {len(str(abs(value)))} digits is beyond the float "
+        f"range (at most about {sys.float_info.max:.4g}); record float(value) or a smaller unit"
+    )
 
 
 def plain_number(name: str, value: Any) -> Number:
@@ -20,11 +32,17 @@ def plain_number(name: str, value: Any) -> Number:
         # Subclasses (np.float64 is a float) become the base type: reports must carry plain values.
         if isinstance(value, bool):
             return bool(value)
-        return float(value) if isinstance(value, float) else int(value)
+        if isinstance(value, float):
+            return float(value)
+        if value not in _FLOAT_INTS:
+            raise _beyond_floats(name, value)
+        return int(value)
     if type(value).__module__.startswith("torch") and getattr(value, "numel", lambda: 0)() == 1:
         value = value.item()
     number = plain(value)
     if isinstance(number, (bool, int, float)):
+        if type(number) is int and number not in _FLOAT_INTS:
+            raise _beyond_floats(name, number)
         return number
     raise MetricError(
         f"record_metric({name!r}, ...): expected a number (int, float, bool, numpy scalar or 0-d "
@@ -50,8 +68,9 @@ class MetricRecorder:
         __tracebackhide__ = True
         if not isinstance(name, str) or not name.strip():
             raise MetricError(f"record_metric: the name must be a non-empty string (got {name!r})")
-        if type(value) is not float and type(value) is not int:  # nearly always one of them
-            value = plain_number(name, value)  # before setdefault: a refused value leaves no empty series
+        # Nearly always a float, else an int. Before setdefault: a refused value leaves no series.
+        if type(value) is not float and (type(value) is not int or value not in _FLOAT_INTS):
+            value = plain_number(name, value)
         self.series.setdefault(name, []).append(value)
         self.recorded += 1
         if self.properties is not None:

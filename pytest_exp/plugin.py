@@ -180,7 +180,13 @@ class ControllerHooks:
         if path is not None and self.results.records:
             from pytest_exp import report  # here: a run that prints and writes no summary never needs it
 
-            report.export(self.results.by_function(), self.results.objectives, path, comparisons)
+            try:
+                report.export(self.results.by_function(), self.results.objectives, path, comparisons)
+            except OSError as e:
+                error = f"exp: --exp-report {self.session.shown(path)}: cannot write ({e.strerror or e})"
+                self.results.output_errors.append(error)
+        if self.results.output_errors and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a file it was asked for is missing
         plot = self.session.setting_path("plot")
         if plot is not None and self.results.proposer is not None:
             try:
@@ -200,7 +206,7 @@ class ControllerHooks:
         if not self.results.records:
             return
         if terminalreporter.config.get_verbosity() < 0:
-            self._baseline_lines(terminalreporter)  # -q hides the tables, not what failed the run
+            self._outcome_lines(terminalreporter)  # -q hides the tables, not what failed the run
             if self.results.store_error:
                 terminalreporter.write_line(self.results.store_error, red=True)
             return
@@ -216,7 +222,7 @@ class ControllerHooks:
             if function in studies:
                 terminalreporter.write_line(studies[function])
             terminalreporter.write_line("")
-        self._baseline_lines(terminalreporter)
+        self._outcome_lines(terminalreporter)
         for note in self.session.store_notes:
             terminalreporter.write_line(f"exp: {note}", yellow=True)
         if self.results.store_error:
@@ -230,12 +236,14 @@ class ControllerHooks:
         if self.plot_error:
             terminalreporter.write_line(self.plot_error, red=True)
 
-    def _baseline_lines(self, terminalreporter: pytest.TerminalReporter) -> None:
+    def _outcome_lines(self, terminalreporter: pytest.TerminalReporter) -> None:
         gate = self.results.gate
         for line in gate.unattached if gate is not None else []:
             terminalreporter.write_line(f"baseline FAIL {line}", red=True)
         if self.baseline_note:
             terminalreporter.write_line(self.baseline_note, red=self.baseline_note.startswith("exp:"))
+        for error in self.results.output_errors:  # shown with -q too: each failed the run
+            terminalreporter.write_line(error, red=True)
 
 
 @pytest.hookimpl(optionalhook=True)

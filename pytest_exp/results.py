@@ -33,6 +33,8 @@ class Results:
         self.run_id = 0
         self.proposer: Proposer | None = None
         self.store_error = ""
+        # Files this run was asked to write and could not (a baseline, an export): each fails it.
+        self.output_errors: list[str] = []
         self._parsed: dict[str, Objective] = {}
         self._gpus: dict[tuple[int, ...], list[int]] = {}
         # What a failed write raises; the store's own errors join when it is imported.
@@ -234,7 +236,8 @@ class Results:
                 path, records, self.gate.fingerprints(), self.session.seed, package_versions(), keep=keep
             )
         except OSError as e:
-            return f"exp: could not write the baseline {shown}: {e.strerror or e}"
+            self.output_errors.append(f"exp: could not write the baseline {shown}: {e.strerror or e}")
+            return ""
         tests = len({r.function for r in records})
         done = "updated" if updating else "saved"
         return f"baseline {done}: {shown} ({len(records)} trials of {tests} test{'s' if tests != 1 else ''})"

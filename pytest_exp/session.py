@@ -44,11 +44,12 @@ class ExpSession:
         self.config = config
         self.cli = {s.name: config.getoption(s.flag) for s in settings.SETTINGS}
         self.ini: dict[str, Any] = {}
+        inifile = settings.ini_name(config.inipath, config.invocation_params.dir)
         for s in settings.SETTINGS:
             raw = config.getini(s.ini)
             if raw not in ("", None):
                 try:
-                    self.ini[s.name] = settings.parse_ini(s, raw)
+                    self.ini[s.name] = settings.parse_ini(s, raw, inifile)
                 except settings.SettingError as e:
                     raise pytest.UsageError(str(e)) from None
         self.seed, self.seed_note = self._session_seed()

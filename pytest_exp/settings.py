@@ -8,10 +8,12 @@ quick run of tests whose markers say ``repeat=5``).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from pathlib import PurePath
 from typing import Any, NamedTuple
 
+from pytest_exp.space import MAX_GRID
 from pytest_exp.study.skopt import ACQUISITIONS, LIARS, SURROGATES
 from pytest_exp.tolerance import SPEC_FORM, tolerance_setting
 from pytest_exp.trial import Objective
@@ -33,6 +35,14 @@ def positive_int(value: object) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ValueError("expected an integer >= 1")
     return value
+
+
+def trial_budget(value: object) -> int:
+    """A study's size: each trial is a test item, so at most as many as a grid may have."""
+    n = positive_int(value)
+    if n > MAX_GRID:
+        raise ValueError(f"expected an integer from 1 to {MAX_GRID:,} (each trial is a test item)")
+    return n
 
 
 def seed_value(value: object) -> int | str:
@@ -189,8 +199,8 @@ SETTINGS = (
     Setting(
         "optimize",
         "run each space-marked test as a Bayesian optimization study of N trials (trial-000 ...).",
-        positive_int,
-        marker=positive_int,
+        trial_budget,
+        marker=trial_budget,
     ),
     Setting(
         "surrogate",
@@ -310,11 +320,21 @@ BY_NAME = {s.name: s for s in SETTINGS}
 MARKER_KEYWORDS = tuple(s.name for s in SETTINGS if s.marker is not None)
 
 
-def parse_ini(setting: Setting, raw: object) -> Any:
+def ini_name(inipath: PurePath | None, start: PurePath) -> str:
+    """How messages name the ini file: relative to where pytest started, where it can be."""
+    if inipath is None:
+        return "the config file"
+    try:
+        return str(PurePath(os.path.relpath(inipath, start)))
+    except ValueError:  # another drive (Windows)
+        return str(inipath)
+
+
+def parse_ini(setting: Setting, raw: object, inifile: str) -> Any:
     try:
         return setting.parse(raw)
     except ValueError as e:
-        raise SettingError(f"invalid {setting.ini} = {raw!r} from config file: {e}") from None
+        raise SettingError(f"{inifile}: invalid {setting.ini} = {raw!r}: {e}") from None
 
 
 def parse_marker(setting: Setting, raw: object) -> Any:

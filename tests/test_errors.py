@@ -195,6 +195,11 @@ def test_exp_fixture_without_a_space_fails_the_test(pytester: pytest.Pytester) -
             'argument --exp-seed: invalid value \'first\': expected an integer, "last" or "random"',
         ),
         (["--exp-space", "nope.toml"], "--exp-space nope.toml: space file not found"),
+        (
+            ["--exp-optimize", "100000000"],
+            "argument --exp-optimize: invalid value '100000000': expected an integer from 1 to 1,000,000 "
+            "(each trial is a test item)",
+        ),
     ],
 )
 def test_bad_options_are_usage_errors(pytester: pytest.Pytester, args: list[str], message: str) -> None:
@@ -209,6 +214,46 @@ def test_bad_ini_value_is_a_usage_error_naming_the_config_file(pytester: pytest.
     pytester.makepyfile("def test_it():\n    pass\n")
     result = pytester.runpytest()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: tox.ini: invalid exp_sample = 'many': expected an integer >= 1"])
+
+
+SPACE_TEST = """
+import pytest
+
+@pytest.mark.space({"x": [1, 2]})
+def test_a(x, record_metric):
+    record_metric("y", x)
+"""
+
+
+def test_a_baseline_that_is_not_text_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_a=SPACE_TEST)
+    (pytester.path / "bl.jsonl").write_bytes(b'{"pytest-exp-baseline": 1}\n\xff\xfe{}\n')
+    result = pytester.runpytest("--exp-baseline", "bl.jsonl")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
     result.stderr.fnmatch_lines(
-        ["ERROR: invalid exp_sample = 'many' from config file: expected an integer >= 1"]
+        [
+            "ERROR: bl.jsonl:2: not UTF-8 text (byte 0xff at offset 27); a baseline is the JSON lines "
+            "file --exp-save-baseline writes"
+        ]
     )
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ("--exp-report", "exp: --exp-report afile/out.csv: cannot write (File exists)"),
+        ("--exp-save-baseline", "exp: could not write the baseline afile/out.csv: File exists"),
+    ],
+)
+@pytest.mark.parametrize("quiet", [[], ["-q"]], ids=["plain", "quiet"])
+def test_a_file_that_cannot_be_written_fails_the_run(
+    pytester: pytest.Pytester, option: str, message: str, quiet: list[str]
+) -> None:
+    pytester.makepyfile(test_a=SPACE_TEST)
+    (pytester.path / "afile").write_text("a file, not a directory\n")
+    result = pytester.runpytest(option, "afile/out.csv", *quiet)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    assert result.parseoutcomes()["passed"] == 2
+    assert result.outlines.count(message) == 1

@@ -63,6 +63,16 @@ def test_numpy_values_become_plain() -> None:
             "record_metric('loss', ...): expected a number (int, float, bool, numpy scalar or 0-d array), "
             "got str '0.5'",
         ),
+        (
+            10**400,
+            "record_metric('loss', ...): an int of 401 digits is beyond the float range (at most about "
+            "1.798e+308); record float(value) or a smaller unit",
+        ),
+        (
+            -(10**309),
+            "record_metric('loss', ...): an int of 310 digits is beyond the float range (at most about "
+            "1.798e+308); record float(value) or a smaller unit",
+        ),
     ],
 )
 def test_bad_values_are_refused(value: object, message: str) -> None:
@@ -460,3 +470,20 @@ def test_a_store_from_an_older_schema_is_reported_not_a_crash(pytester: pytest.P
             "--exp-store DIR to store them elsewhere, or --exp-store none to run without storing",
         ]
     )
+
+
+def test_an_int_beyond_floats_fails_its_trial_and_nothing_else(pytester: pytest.Pytester) -> None:
+    # It used to be stored, then crash the summary, the exports and the optimizer.
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.space({"a": [1, 2]}, objective="m")
+        def test_it(a, record_metric):
+            record_metric("m", 10**400 if a == 2 else 10**308)
+        """
+    )
+    result = pytester.runpytest("--exp-report", "out.md")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*MetricError: record_metric('m', ...): an int of 401 digits is beyond*"])
+    assert "| 1 |" in (pytester.path / "out.md").read_text()
