@@ -189,13 +189,24 @@ def _title(
     return f"{trials}, {configs} ({_counts(statuses)}){by}"
 
 
+def best_of(ranked_summaries: Sequence[ConfigSummary], objective: Objective | None) -> ConfigSummary | None:
+    """The best configuration whose runs all went well, with a value of the objective: a
+    configuration that failed a run is not one to pick, however good its value."""
+    if objective is None:
+        return None
+    for summary in ranked_summaries:
+        if not summary.has_problem and not math.isnan(summary.value(objective.name)):
+            return summary
+    return None
+
+
 def _best(
     summaries: Sequence[ConfigSummary], names: Sequence[str], objective: Objective | None
 ) -> str | None:
-    """``lr=0.01, opt=adam -> val_loss 0.1234 (min)`` for the first ranked configuration."""
-    if objective is None or not summaries or math.isnan(summaries[0].value(objective.name)):
+    """``lr=0.01, opt=adam -> val_loss 0.1234 (min)`` for the best clean configuration."""
+    best = best_of(summaries, objective)
+    if best is None or objective is None:
         return None
-    best = summaries[0]
     label = assignments(best.params, names or list(best.params)) or f"config {best.config_id}"
     value = _metric_text(best.metrics[objective.name])
     return f"{label} -> {objective.name} {value} ({objective.direction})"
@@ -491,7 +502,7 @@ def summary_dict(
     ``exp`` section of a JSON report); with a ``comparison``, each configuration's ``baseline``
     verdict and a ``baseline`` entry with the file and every verdict."""
     summaries = ranked(aggregate(records), objective)
-    has_best = objective is not None and summaries and not math.isnan(summaries[0].value(objective.name))
+    best = best_of(summaries, objective)
     configurations: list[dict[str, Any]] = [
         {
             "config_id": s.config_id,
@@ -506,7 +517,7 @@ def summary_dict(
         "objective": None if objective is None else str(objective),
         "trials": len(records),
         "configurations": configurations,
-        "best": summaries[0].config_id if has_best else None,
+        "best": None if best is None else best.config_id,
     }
     if comparison is not None:
         for entry in configurations:

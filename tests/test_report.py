@@ -21,6 +21,7 @@ from pytest_exp.report import (
     markdown,
     metric_names,
     ranked,
+    summary_dict,
     table,
 )
 from pytest_exp.summary import MetricSummary, format_number, summarize, varying
@@ -465,3 +466,19 @@ def test_aggregate_mean_lies_within_each_configs_values(
         assert loss.n == s.runs == len(vs)
         assert min(vs) <= loss.mean <= max(vs)
         assert loss.std is None if len(vs) == 1 else loss.std is not None and loss.std >= 0
+
+
+def test_the_best_line_names_no_configuration_that_failed_a_run() -> None:
+    # x=1 has the lowest loss, but one of its runs failed: the best line names x=2.
+    records = [
+        trial({"x": 1}, 1, loss=0.1),
+        trial({"x": 1}, 2, status="failed", loss=0.1),
+        trial({"x": 2}, 1, loss=0.3),
+    ]
+    lines = table(records, Objective("loss")).splitlines()
+    assert lines[3].split()[:2] == ["1", "1"]  # still ranked first by its value
+    assert lines[-1] == "best: x=2 -> loss 0.3 (min)"
+    assert summary_dict(records, Objective("loss"))["best"] == records[2].config_id
+    only_failed = [trial({"x": 1}, status="failed", loss=0.1)]
+    assert table(only_failed, Objective("loss")).splitlines()[-1].startswith("   1")  # no best line
+    assert summary_dict(only_failed, Objective("loss"))["best"] is None
