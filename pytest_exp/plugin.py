@@ -17,6 +17,9 @@ from pytest_exp.session import STASH, ExpSession
 from pytest_exp.study.proposer import Proposer, ProposerServer, RemoteProposer
 from pytest_exp.worker import annotate, json_metadata, start
 
+# From pytest 9.2 an ini option's type may be a union such as ``int | str``.
+TYPED_INI = tuple(int(part) for part in pytest.__version__.split(".")[:2]) >= (9, 2)
+
 __all__ = ["_exp_slot", "exp_dir", "exp_gpus", "exp_params", "exp_trial", "record_metric"]
 
 
@@ -38,7 +41,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             group.addoption(s.flag, dest=s.flag, action="store_const", const=True, help=text)
         else:
             group.addoption(s.flag, dest=s.flag, type=_argtype(s.parse), metavar=s.metavar, help=text)
-        parser.addini(s.ini, s.help, default="")
+        # pytest 9.2 takes a union: a TOML config file may then give an int or a bool as it is.
+        ini_type = s.toml | str if s.toml is not None and TYPED_INI else None
+        parser.addini(s.ini, s.help, type=ini_type, default="")  # type: ignore[arg-type]
 
 
 @pytest.hookimpl(tryfirst=True)

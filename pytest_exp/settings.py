@@ -117,6 +117,8 @@ def boolean(value: object) -> bool:
 def gpus_value(value: object) -> str | tuple[int, ...]:
     """``auto``, ``none`` or distinct device ids such as ``0,2,3`` (a tuple)."""
     expected = "expected auto, none or distinct device ids such as 0,2,3"
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)  # one device, as a TOML config file may give it
     text = value.strip().lower() if isinstance(value, str) else ""
     if text in ("auto", "none"):
         return text
@@ -140,6 +142,8 @@ class Setting(NamedTuple):
     marker: Callable[[object], Any] | None = None
     # A command-line switch without a value (ini: true/false).
     switch: bool = False
+    # What a TOML config file (pytest.toml, [tool.pytest]) may give besides a string.
+    toml: type | None = None
 
     @property
     def flag(self) -> str:
@@ -162,6 +166,7 @@ SETTINGS = (
         "run N distinct configurations drawn from each grid (all of them when N >= its size).",
         positive_int,
         marker=positive_int,
+        toml=int,
     ),
     Setting(
         "repeat",
@@ -169,6 +174,7 @@ SETTINGS = (
         positive_int,
         default=1,
         marker=positive_int,
+        toml=int,
     ),
     Setting(
         "objective",
@@ -195,12 +201,14 @@ SETTINGS = (
         positive_int,
         default=10,
         metavar="K",
+        toml=int,
     ),
     Setting(
         "optimize",
         "run each space-marked test as a Bayesian optimization study of N trials (trial-000 ...).",
         trial_budget,
         marker=trial_budget,
+        toml=int,
     ),
     Setting(
         "surrogate",
@@ -225,6 +233,7 @@ SETTINGS = (
         default=10,
         metavar="K",
         marker=positive_int,
+        toml=int,
     ),
     Setting(
         "liar",
@@ -240,6 +249,7 @@ SETTINGS = (
         boolean,
         default=False,
         switch=True,
+        toml=bool,
     ),
     Setting(
         "plot",
@@ -255,6 +265,7 @@ SETTINGS = (
         default=0,
         metavar="SEED",
         marker=marker_seed,
+        toml=int,
     ),
     Setting(
         "gpus",
@@ -263,6 +274,7 @@ SETTINGS = (
         gpus_value,
         default="none",
         metavar="auto|none|IDS",
+        toml=int,
     ),
     Setting(
         "gpus_per_worker",
@@ -270,6 +282,7 @@ SETTINGS = (
         positive_int,
         default=1,
         metavar="K",
+        toml=int,
     ),
     Setting(
         "gpus_share",
@@ -277,6 +290,7 @@ SETTINGS = (
         boolean,
         default=False,
         switch=True,
+        toml=bool,
     ),
     Setting(
         "baseline",
@@ -297,6 +311,7 @@ SETTINGS = (
         boolean,
         default=False,
         switch=True,
+        toml=bool,
     ),
     Setting(
         "tolerance",
@@ -314,6 +329,7 @@ SETTINGS = (
         default=False,
         switch=True,
         marker=boolean,
+        toml=bool,
     ),
 )
 BY_NAME = {s.name: s for s in SETTINGS}

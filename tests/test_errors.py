@@ -257,3 +257,27 @@ def test_a_file_that_cannot_be_written_fails_the_run(
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     assert result.parseoutcomes()["passed"] == 2
     assert result.outlines.count(message) == 1
+
+
+TOML_SETTINGS = "exp_sample = 2\nexp_seed = 5\nexp_repeat = 2\nexp_baseline_strict = false\n"
+
+
+def test_typed_values_in_pyproject_toml(pytester: pytest.Pytester) -> None:
+    pytester.makepyprojecttoml(f"[tool.pytest.ini_options]\n{TOML_SETTINGS}")
+    pytester.makepyfile(test_a=SPACE_TEST)
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=4)  # 2 sampled configurations (of 2), 2 runs each
+    assert "exp: seed 5 (reproduce with --exp-seed 5)" in result.outlines
+
+
+@pytest.mark.skipif(
+    tuple(int(p) for p in pytest.__version__.split(".")[:2]) < (9, 2),
+    reason="pytest.toml takes typed values for plugin options from pytest 9.2",
+)
+def test_typed_values_in_pytest_toml(pytester: pytest.Pytester) -> None:
+    (pytester.path / "pytest.toml").write_text(f'[pytest]\n{TOML_SETTINGS}exp_objective = "y:max"\n')
+    pytester.makepyfile(test_a=SPACE_TEST)
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=4)
+    assert "exp: seed 5 (reproduce with --exp-seed 5)" in result.outlines
+    assert "best: x=2 -> y 2 ± 0 (max)" in result.outlines
