@@ -13,6 +13,7 @@ from pytest_exp.items import TRIAL, OptSlot, Slot, assign_point, grid_trial, gro
 from pytest_exp.messages import ATTR, Message, TrialProgress, TrialStarted, encode
 from pytest_exp.metrics import SINK, MetricRecorder
 from pytest_exp.session import STASH
+from pytest_exp.study.proposer import ProposerError
 from pytest_exp.trial import Objective, Trial, json_params
 
 
@@ -57,7 +58,10 @@ def start(item: pytest.Item) -> None:
     if isinstance(slot, Slot):
         trial = grid_trial(item, slot)
     elif slot is not None and session.proposer is not None:
-        trial = assign_point(item, slot, session.proposer)
+        try:
+            trial = assign_point(item, slot, session.proposer)
+        except ProposerError as e:  # it says all there is: no traceback into pytest-exp
+            raise pytest.fail.Exception(str(e), pytrace=False) from None
     if session.serve_fixtures:
         serve(item, trial)
     live = item.stash[LIVE] = Live(item, slot, trial, remote=session.remote)

@@ -1,19 +1,27 @@
 """The proposer: owns the studies of a run and hands out their points, in the controller (or
 the only process), and the handle xdist workers ask it through.
 
-Workers talk to the controller over ``multiprocessing.connection`` on 127.0.0.1 with a random
-key handed out in ``workerinput``; only plain data crosses. Results are told in the controller,
-from the reports it receives, so a worker that dies mid-trial loses nothing the proposer knew.
+Workers talk to the controller over TCP on 127.0.0.1: length-prefixed messages, and first a
+challenge-response on a random key handed out in ``workerinput`` (HMAC-SHA256, both ways), so
+only this run's workers are unpickled. Every wait has a bound: a client that errs or stalls is
+dropped without delaying the others, and a worker that gets no point fails that trial with a
+message. Results are told in the controller, from the reports it receives, so a worker that
+dies mid-trial loses nothing the proposer knew.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
 import threading
+import time
+import weakref
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from pytest_exp.space import Space
 from pytest_exp.study import backend
@@ -21,8 +29,20 @@ from pytest_exp.study.resume import counts_towards_budget
 from pytest_exp.study.study import Study, objective_value
 from pytest_exp.trial import Objective, Point, TrialRecord, safe_name
 
-if TYPE_CHECKING:
-    from multiprocessing.connection import Connection
+# Every wait of the protocol is bounded by one of these (seconds).
+# A worker's connection and key exchange: the controller answers each connection at once in a
+# thread of its own, taking no lock, so only a machine starved of CPU comes near this.
+CONNECT_TIMEOUT = 30.0
+# A point: an ask waits its turn behind the other workers' asks and the controller's results
+# (each may refit the model), and a study's first ask imports its backend and replays the
+# stored trials. Well past that, an unanswered ask means a stuck controller.
+ANSWER_TIMEOUT = 600.0
+# What the controller gives a client to prove the key: a worker needs no time at all.
+KEY_TIMEOUT = 30.0
+# The rest of a request, once its first byte came: a worker sends it in one piece. Between
+# requests a worker's connection waits without a bound for its next trial (which may run for
+# hours), until the session's end shuts it down.
+REQUEST_TIMEOUT = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,62 +147,328 @@ class Proposer:
         return lines
 
 
-class ProposerServer:
-    """Serves a proposer to xdist workers: one thread per worker connection."""
-
-    def __init__(self, proposer: Proposer) -> None:
-        self.proposer = proposer
-        from multiprocessing.connection import Listener  # here: only xdist runs serve workers
-
-        self.authkey = os.urandom(32)
-        self._listener = Listener(("127.0.0.1", 0), authkey=self.authkey)
-        self.address: tuple[str, int] = self._listener.address
-        threading.Thread(target=self._accept, name="pytest-exp-proposer", daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn = self._listener.accept()
-            except OSError:  # closed at the end of the session
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn: Connection) -> None:
-        with conn:
-            while True:
-                try:
-                    fields, index = conn.recv()
-                except (EOFError, OSError):
-                    return
-                try:
-                    conn.send(("ok", self.proposer.ask(StudySpec(**fields), index)))
-                except Exception as e:  # the worker reports it as its trial's setup error
-                    conn.send(("error", f"{type(e).__name__}: {e}"))
-
-    def close(self) -> None:
-        self._listener.close()
-
-
 class ProposerError(RuntimeError):
     """The proposer could not give a point; the trial errors at setup with this message."""
 
 
-class RemoteProposer:
-    """A worker's handle on the controller's proposer."""
+_HELLO = b"pytest-exp proposer 1\n"  # the controller's greeting, then its challenge
+_WELCOME = b"welcome\n"  # then the controller's proof of the key
+_REFUSED = b"refused\n"
+_NONCE = 32
+_KEY_LIMIT = 256  # bytes a message may have before the key is proven
+_LIMIT = 1 << 30  # after: a request carries its study's space, and a space may be large
+_WORKER, _PROPOSER = b"worker", b"proposer"  # who proves: a reply cannot be echoed back as proof
 
-    def __init__(self, address: tuple[str, int], authkey: bytes) -> None:
-        self._address = address
+
+def _proof(key: bytes, who: bytes, nonce: bytes) -> bytes:
+    import hmac  # here, as pickle below: only xdist runs talk to the proposer
+
+    return hmac.digest(key, who + nonce, "sha256")
+
+
+def _same(a: bytes, b: bytes) -> bool:
+    """Compared in constant time: how long a comparison takes tells nothing of the key."""
+    import hmac
+
+    return hmac.compare_digest(a, b)
+
+
+class _TooLong(ValueError):
+    """A message longer than the peer may send at this point: garbage, or not our protocol."""
+
+
+class _Channel:
+    """Length-prefixed messages over a TCP socket; every read and write ends by a deadline."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+
+    def send(self, data: bytes, deadline: float) -> None:
+        self.sock.settimeout(_left(deadline))
+        self.sock.sendall(len(data).to_bytes(4, "big") + data)  # the timeout bounds it whole
+
+    def recv(self, limit: int, deadline: float) -> bytes:
+        size = int.from_bytes(self._read(4, deadline), "big")
+        if size > limit:
+            raise _TooLong(f"a message of {size} bytes, over the {limit} allowed")
+        return self._read(size, deadline)
+
+    def wait(self) -> bool:
+        """Until the peer sends (True) or closes (False): a worker's connection idles between
+        trials, and the server's close shuts it down."""
+        try:
+            self.sock.settimeout(None)
+            return bool(self.sock.recv(1, socket.MSG_PEEK))
+        except OSError:
+            return False
+
+    def _read(self, size: int, deadline: float) -> bytes:
+        data = bytearray()
+        while len(data) < size:
+            self.sock.settimeout(_left(deadline))
+            chunk = self.sock.recv(min(size - len(data), 1 << 20))
+            if not chunk:
+                raise EOFError("the connection closed")
+            data += chunk
+        return bytes(data)
+
+
+def _left(deadline: float) -> float:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("the deadline passed")
+    return left
+
+
+class ProposerServer:
+    """Serves a proposer to xdist workers on 127.0.0.1, each connection in a thread of its own
+    from its key exchange on: a client that errs, stalls or leaves costs only itself.
+
+    ``dropped`` counts the clients dropped, by why (what a stray or broken client did).
+    """
+
+    def __init__(
+        self,
+        proposer: Proposing,
+        *,
+        key_timeout: float = KEY_TIMEOUT,
+        request_timeout: float = REQUEST_TIMEOUT,
+    ) -> None:
+        self.proposer = proposer
+        self.authkey = os.urandom(32)
+        self.key_timeout = key_timeout
+        self.request_timeout = request_timeout
+        self.dropped: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self._open: set[socket.socket] = set()
+        self._closed = False
+        self._socket = socket.create_server(("127.0.0.1", 0))
+        host, port = self._socket.getsockname()[:2]
+        self.address: tuple[str, int] = (host, port)
+        self._thread = threading.Thread(target=self._accept, name="pytest-exp-proposer", daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                sock, _ = self._socket.accept()
+            except OSError:
+                if self._closed:
+                    return
+                time.sleep(0.05)  # a client reset before it was accepted, or no descriptor left
+                continue
+            try:
+                threading.Thread(
+                    target=self._serve, args=(sock,), name="pytest-exp-client", daemon=True
+                ).start()
+            except RuntimeError:  # no thread to be had: that client only
+                sock.close()
+
+    def _serve(self, sock: socket.socket) -> None:
+        with sock:
+            with self._lock:
+                if self._closed:
+                    return
+                self._open.add(sock)
+            try:
+                channel = _Channel(sock)
+                if self._admit(channel):
+                    self._answer(channel)
+            finally:
+                with self._lock:
+                    self._open.discard(sock)
+
+    def _admit(self, channel: _Channel) -> bool:
+        """The key exchange: the client proves the key on our challenge, then we prove it on its."""
+        deadline = time.monotonic() + self.key_timeout
+        challenge = os.urandom(_NONCE)
+        try:
+            channel.send(_HELLO + challenge, deadline)
+            answer = channel.recv(_KEY_LIMIT, deadline)
+            proof, theirs = answer[:-_NONCE], answer[-_NONCE:]
+            if len(answer) != 2 * _NONCE or not _same(proof, _proof(self.authkey, _WORKER, challenge)):
+                with contextlib.suppress(OSError, TimeoutError):
+                    channel.send(_REFUSED, deadline)
+                return self._drop("refused: a wrong key")
+            channel.send(_WELCOME + _proof(self.authkey, _PROPOSER, theirs), deadline)
+            return True
+        except TimeoutError:
+            return self._drop(f"no key within {self.key_timeout:g} s")
+        except (EOFError, ConnectionError):  # it left (a reset when it left before our greeting)
+            return self._drop("closed before proving the key")
+        except _TooLong:
+            return self._drop("a message over the size limit before proving the key")
+        except OSError as e:
+            return self._drop(f"{type(e).__name__} before proving the key")
+
+    def _answer(self, channel: _Channel) -> None:
+        """Answer a worker's requests, one at a time, until it closes or the session ends."""
+        try:
+            while channel.wait():
+                request = channel.recv(_LIMIT, time.monotonic() + self.request_timeout)
+                channel.send(self._reply(request), time.monotonic() + self.request_timeout)
+        except TimeoutError:
+            self._drop(f"stalled mid-request for {self.request_timeout:g} s")
+        except (EOFError, ConnectionError):
+            self._drop("closed mid-request")
+        except _TooLong:
+            self._drop("a request over the size limit")
+        except OSError as e:
+            self._drop(f"{type(e).__name__} mid-request")
+
+    def _reply(self, request: bytes) -> bytes:
+        import pickle
+
+        try:
+            fields, index = pickle.loads(request)  # from a client that proved the key
+            point = self.proposer.ask(StudySpec(**fields), index)
+            return pickle.dumps(("ok", point))
+        except Exception as e:  # the worker reports it as its trial's setup error
+            return pickle.dumps(("error", f"{type(e).__name__}: {e}"))
+
+    def _drop(self, why: str) -> bool:
+        """Count a client dropped for ``why``; not when the server's own close cut it off."""
+        with self._lock:
+            if not self._closed:
+                self.dropped[why] += 1
+        return False
+
+    def close(self) -> None:
+        """Stop serving: the accept loop and every connection's thread end now."""
+        with self._lock:
+            self._closed = True
+            connections, self._open = list(self._open), set()
+        for sock in [self._socket, *connections]:
+            with contextlib.suppress(OSError):  # a listening socket may refuse it (not on Linux)
+                sock.shutdown(socket.SHUT_RDWR)
+        self._socket.close()
+
+
+_CONNECT_TODO = (
+    "the xdist controller serves it to its workers on 127.0.0.1: allow loopback connections "
+    "between pytest's processes, or run without -n"
+)
+_STUCK_TODO = (
+    "the controller is stuck or overloaded: rerun (the study resumes from its stored trials), "
+    "or run without -n"
+)
+_KEY_TODO = (
+    "the key comes from this run's controller in the worker's workerinput (exp_authkey): "
+    "check that no plugin changes it"
+)
+_OTHER_TODO = "another process answers at that address: rerun"
+_ASK_TODO = (
+    "the controller is stuck, overloaded or stopping (see its output): "
+    "rerun (the study resumes from its stored trials)"
+)
+
+
+class RemoteProposer:
+    """A worker's handle on the controller's proposer. Every wait has a bound: a trial that gets
+    no point fails at setup with a :class:`ProposerError` that says where, what was tried, how
+    long it waited and what to do, and the next trial connects afresh."""
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        authkey: bytes,
+        *,
+        connect_timeout: float = CONNECT_TIMEOUT,
+        answer_timeout: float = ANSWER_TIMEOUT,
+    ) -> None:
+        host, port = address  # execnet hands a tuple over as a list
+        self._address = (str(host), int(port))
         self._authkey = authkey
-        self._conn: Connection | None = None
+        self.connect_timeout = connect_timeout
+        self.answer_timeout = answer_timeout
+        self._channel: _Channel | None = None
+        self._closer: weakref.finalize[Any, Any] | None = None
 
     def ask(self, spec: StudySpec, index: int) -> Point:
-        if self._conn is None:
-            from multiprocessing.connection import Client
+        import pickle
 
-            host, port = self._address  # execnet hands a tuple over as a list
-            self._conn = Client((host, port), authkey=self._authkey)
-        self._conn.send((asdict(spec), index))  # plain data: the server unpickles nothing else
-        status, value = self._conn.recv()
+        trial = f"trial-{index:03d} of {spec.function}"
+        channel = self._channel
+        if channel is None:
+            channel = self._channel = self._connect(trial)
+        started = time.monotonic()
+        deadline = started + self.answer_timeout
+        try:
+            channel.send(pickle.dumps((asdict(spec), index)), deadline)  # plain data only
+            reply = channel.recv(_LIMIT, deadline)
+        except (OSError, EOFError, _TooLong) as e:
+            self.close()
+            raise self._failure(trial, "asking", _why(e), started, self.answer_timeout, _ASK_TODO) from None
+        try:
+            status, value = pickle.loads(reply)
+        except Exception as e:  # from the proposer, which proved the key: a bug, said as one
+            self.close()
+            why = f"its reply could not be read ({type(e).__name__}: {e})"
+            raise self._failure(trial, "asking", why, started, self.answer_timeout, _ASK_TODO) from None
         if status != "ok":
             raise ProposerError(value)
         return dict(value)
+
+    def _connect(self, trial: str) -> _Channel:
+        """Connect and exchange keys, within ``connect_timeout`` in all."""
+        started = time.monotonic()
+        deadline = started + self.connect_timeout
+        allowed = self.connect_timeout
+        try:
+            sock = socket.create_connection(self._address, timeout=allowed)
+        except OSError as e:
+            why = "no connection" if isinstance(e, TimeoutError) else e.strerror or type(e).__name__
+            raise self._failure(trial, "connecting to", why, started, allowed, _CONNECT_TODO) from None
+        closer = weakref.finalize(self, sock.close)  # at exit too: no ResourceWarning for -W error
+        try:
+            channel = _Channel(sock)
+            hello = channel.recv(_KEY_LIMIT, deadline)
+            if not hello.startswith(_HELLO) or len(hello) != len(_HELLO) + _NONCE:
+                why = "what answers is not a pytest-exp proposer"
+                raise self._failure(trial, "exchanging keys with", why, started, allowed, _OTHER_TODO)
+            ours = os.urandom(_NONCE)
+            channel.send(_proof(self._authkey, _WORKER, hello[len(_HELLO) :]) + ours, deadline)
+            reply = channel.recv(_KEY_LIMIT, deadline)
+            if reply == _REFUSED:
+                why = "it refused this worker's key"
+                raise self._failure(trial, "exchanging keys with", why, started, allowed, _KEY_TODO)
+            if not _same(reply, _WELCOME + _proof(self._authkey, _PROPOSER, ours)):
+                why = "it did not prove this run's key"
+                raise self._failure(trial, "exchanging keys with", why, started, allowed, _OTHER_TODO)
+        except (OSError, EOFError, _TooLong) as e:
+            closer()
+            raise self._failure(
+                trial, "exchanging keys with", _why(e), started, allowed, _STUCK_TODO
+            ) from None
+        except ProposerError:
+            closer()
+            raise
+        self._closer = closer
+        return channel
+
+    def _failure(
+        self, trial: str, step: str, why: str, started: float, allowed: float, todo: str
+    ) -> ProposerError:
+        host, port = self._address
+        waited = time.monotonic() - started
+        return ProposerError(
+            f"no point for {trial}: {step} the proposer at {host}:{port} failed: {why} "
+            f"(waited {waited:.1f} s of {allowed:g} s allowed); {todo}"
+        )
+
+    def close(self) -> None:
+        """Drop the connection; the next ask connects afresh."""
+        if self._closer is not None:
+            self._closer()
+        self._channel = self._closer = None
+
+
+def _why(error: BaseException) -> str:
+    """What went wrong on a connection that was open."""
+    if isinstance(error, TimeoutError):
+        return "no answer"
+    if isinstance(error, (EOFError, ConnectionError)):  # a reset, when it closed with our bytes unread
+        return "it closed the connection"
+    if isinstance(error, OSError):
+        return error.strerror or type(error).__name__
+    return str(error)
