@@ -30,8 +30,8 @@ Variants are interleaved (rotated order) after one discarded warm-up round; medi
 the verdict takes the median over rounds of each run's ratio to the anchor's run of the same round.
 Children cache bytecode as Python does by default; ``--no-bytecode-cache`` sets PYTHONDONTWRITEBYTECODE=1.
 
-Target: ``space + 3 metrics`` at most 1.10x the ``pytest.main`` time of plain parametrize without
-the plugin, serially and under ``-n 2`` (each against its own anchor).
+Targets: ``space + 3 metrics`` at most 1.10x the ``pytest.main`` time of plain parametrize without
+the plugin, serially and under ``-n 2`` (each against its own anchor), and at most 1.15x the floor's.
 
     python bench/metrics.py [--trials 2000] [--repeats 20] [--only plain,exp,plain2,exp2] [--no-hypothesis]
                             [--no-bytecode-cache]
@@ -60,6 +60,7 @@ import pytest_exp
 from pytest_exp.store import Store
 
 TARGET = 1.10
+FLOOR_TARGET = 1.15  # space + 3 metrics against the bare-conftest floor (issue 14)
 STORE = ".pytest-exp"
 PYTEST_ARGS = ["-q", "-p", "no:cacheprovider"]
 NO_HYPOTHESIS = ("-p", "no:hypothesispytest")
@@ -369,6 +370,14 @@ def report(variants: dict[str, Variant], trials: int, repeats: int, seconds: flo
                 + f"  (ratio of medians {measured.median('main_s') / a.median('main_s'):.3f}x,"
                 f" of fastest runs {measured.spread('main_s')[0] / a.spread('main_s')[0]:.3f}x)"
             )
+    exp, floor = variants.get("exp"), variants.get("floor")
+    if exp is not None and floor is not None:  # the same rounds: paired like the lines above
+        print(
+            f"  {exp.label:<22} vs {floor.label:<18} "
+            + verdict("time", exp.paired("main_s", floor), 1.0, FLOOR_TARGET)
+            + f"  (ratio of medians {exp.median('main_s') / floor.median('main_s'):.3f}x,"
+            f" of fastest runs {exp.spread('main_s')[0] / floor.spread('main_s')[0]:.3f}x)"
+        )
     xdist = ", from gw0 and gw1 under -n 2" if any(v.workers and v.stores for v in variants.values()) else ""
     print(
         f"  (checked: {trials:,} tests passed in every variant, equal values of a; each space run's store "
