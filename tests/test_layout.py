@@ -24,6 +24,7 @@ LAYERS = [
     "study.backend",
     "study.study",
     "study.resume",
+    "study.wire",
     "study.proposer",
     "gpu",
     "metrics",

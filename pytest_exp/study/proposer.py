@@ -1,12 +1,9 @@
 """The proposer: owns the studies of a run and hands out their points, in the controller (or
-the only process), and the handle xdist workers ask it through.
+the only process), and the handle xdist workers ask it through (see :mod:`pytest_exp.study.wire`).
 
-Workers talk to the controller over TCP on 127.0.0.1: length-prefixed messages, and first a
-challenge-response on a random key handed out in ``workerinput`` (HMAC-SHA256, both ways), so
-only this run's workers are unpickled. Every wait has a bound: a client that errs or stalls is
-dropped without delaying the others, and a worker that gets no point fails that trial with a
-message. Results are told in the controller, from the reports it receives, so a worker that
-dies mid-trial loses nothing the proposer knew.
+Every wait has a bound: a client that errs or stalls is dropped without delaying the others, and
+a worker that gets no point fails that trial with a message. Results are told in the controller,
+from the reports it receives, so a worker that dies mid-trial loses nothing the proposer knew.
 """
 
 from __future__ import annotations
@@ -24,7 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from pytest_exp.space import Space
-from pytest_exp.study import backend
+from pytest_exp.study import backend, wire
 from pytest_exp.study.resume import counts_towards_budget
 from pytest_exp.study.study import Study, objective_value
 from pytest_exp.trial import Objective, Point, TrialRecord, safe_name
@@ -151,75 +148,6 @@ class ProposerError(RuntimeError):
     """The proposer could not give a point; the trial errors at setup with this message."""
 
 
-_HELLO = b"pytest-exp proposer 1\n"  # the controller's greeting, then its challenge
-_WELCOME = b"welcome\n"  # then the controller's proof of the key
-_REFUSED = b"refused\n"
-_NONCE = 32
-_KEY_LIMIT = 256  # bytes a message may have before the key is proven
-_LIMIT = 1 << 30  # after: a request carries its study's space, and a space may be large
-_WORKER, _PROPOSER = b"worker", b"proposer"  # who proves: a reply cannot be echoed back as proof
-
-
-def _proof(key: bytes, who: bytes, nonce: bytes) -> bytes:
-    import hmac  # here, as pickle below: only xdist runs talk to the proposer
-
-    return hmac.digest(key, who + nonce, "sha256")
-
-
-def _same(a: bytes, b: bytes) -> bool:
-    """Compared in constant time: how long a comparison takes tells nothing of the key."""
-    import hmac
-
-    return hmac.compare_digest(a, b)
-
-
-class _TooLong(ValueError):
-    """A message longer than the peer may send at this point: garbage, or not our protocol."""
-
-
-class _Channel:
-    """Length-prefixed messages over a TCP socket; every read and write ends by a deadline."""
-
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
-
-    def send(self, data: bytes, deadline: float) -> None:
-        self.sock.settimeout(_left(deadline))
-        self.sock.sendall(len(data).to_bytes(4, "big") + data)  # the timeout bounds it whole
-
-    def recv(self, limit: int, deadline: float) -> bytes:
-        size = int.from_bytes(self._read(4, deadline), "big")
-        if size > limit:
-            raise _TooLong(f"a message of {size} bytes, over the {limit} allowed")
-        return self._read(size, deadline)
-
-    def wait(self) -> bool:
-        """Until the peer sends (True) or closes (False): a worker's connection idles between
-        trials, and the server's close shuts it down."""
-        try:
-            self.sock.settimeout(None)
-            return bool(self.sock.recv(1, socket.MSG_PEEK))
-        except OSError:
-            return False
-
-    def _read(self, size: int, deadline: float) -> bytes:
-        data = bytearray()
-        while len(data) < size:
-            self.sock.settimeout(_left(deadline))
-            chunk = self.sock.recv(min(size - len(data), 1 << 20))
-            if not chunk:
-                raise EOFError("the connection closed")
-            data += chunk
-        return bytes(data)
-
-
-def _left(deadline: float) -> float:
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise TimeoutError("the deadline passed")
-    return left
-
-
 class ProposerServer:
     """Serves a proposer to xdist workers on 127.0.0.1, each connection in a thread of its own
     from its key exchange on: a client that errs, stalls or leaves costs only itself.
@@ -271,47 +199,48 @@ class ProposerServer:
                     return
                 self._open.add(sock)
             try:
-                channel = _Channel(sock)
+                channel = wire.Channel(sock)
                 if self._admit(channel):
                     self._answer(channel)
             finally:
                 with self._lock:
                     self._open.discard(sock)
 
-    def _admit(self, channel: _Channel) -> bool:
+    def _admit(self, channel: wire.Channel) -> bool:
         """The key exchange: the client proves the key on our challenge, then we prove it on its."""
         deadline = time.monotonic() + self.key_timeout
-        challenge = os.urandom(_NONCE)
+        challenge = os.urandom(wire.NONCE)
         try:
-            channel.send(_HELLO + challenge, deadline)
-            answer = channel.recv(_KEY_LIMIT, deadline)
-            proof, theirs = answer[:-_NONCE], answer[-_NONCE:]
-            if len(answer) != 2 * _NONCE or not _same(proof, _proof(self.authkey, _WORKER, challenge)):
+            channel.send(wire.HELLO + challenge, deadline)
+            answer = channel.recv(wire.KEY_LIMIT, deadline)
+            given, theirs = answer[: -wire.NONCE], answer[-wire.NONCE :]
+            expected = wire.proof(self.authkey, wire.WORKER, challenge)
+            if len(answer) != 2 * wire.NONCE or not wire.same(given, expected):
                 with contextlib.suppress(OSError, TimeoutError):
-                    channel.send(_REFUSED, deadline)
+                    channel.send(wire.REFUSED, deadline)
                 return self._drop("refused: a wrong key")
-            channel.send(_WELCOME + _proof(self.authkey, _PROPOSER, theirs), deadline)
+            channel.send(wire.WELCOME + wire.proof(self.authkey, wire.PROPOSER, theirs), deadline)
             return True
         except TimeoutError:
             return self._drop(f"no key within {self.key_timeout:g} s")
         except (EOFError, ConnectionError):  # it left (a reset when it left before our greeting)
             return self._drop("closed before proving the key")
-        except _TooLong:
+        except wire.TooLong:
             return self._drop("a message over the size limit before proving the key")
         except OSError as e:
             return self._drop(f"{type(e).__name__} before proving the key")
 
-    def _answer(self, channel: _Channel) -> None:
+    def _answer(self, channel: wire.Channel) -> None:
         """Answer a worker's requests, one at a time, until it closes or the session ends."""
         try:
             while channel.wait():
-                request = channel.recv(_LIMIT, time.monotonic() + self.request_timeout)
+                request = channel.recv(wire.LIMIT, time.monotonic() + self.request_timeout)
                 channel.send(self._reply(request), time.monotonic() + self.request_timeout)
         except TimeoutError:
             self._drop(f"stalled mid-request for {self.request_timeout:g} s")
         except (EOFError, ConnectionError):
             self._drop("closed mid-request")
-        except _TooLong:
+        except wire.TooLong:
             self._drop("a request over the size limit")
         except OSError as e:
             self._drop(f"{type(e).__name__} mid-request")
@@ -381,7 +310,7 @@ class RemoteProposer:
         self._authkey = authkey
         self.connect_timeout = connect_timeout
         self.answer_timeout = answer_timeout
-        self._channel: _Channel | None = None
+        self._channel: wire.Channel | None = None
         self._closer: weakref.finalize[Any, Any] | None = None
 
     def ask(self, spec: StudySpec, index: int) -> Point:
@@ -395,8 +324,8 @@ class RemoteProposer:
         deadline = started + self.answer_timeout
         try:
             channel.send(pickle.dumps((asdict(spec), index)), deadline)  # plain data only
-            reply = channel.recv(_LIMIT, deadline)
-        except (OSError, EOFError, _TooLong) as e:
+            reply = channel.recv(wire.LIMIT, deadline)
+        except (OSError, EOFError, wire.TooLong) as e:
             self.close()
             raise self._failure(trial, "asking", _why(e), started, self.answer_timeout, _ASK_TODO) from None
         try:
@@ -409,7 +338,7 @@ class RemoteProposer:
             raise ProposerError(value)
         return dict(value)
 
-    def _connect(self, trial: str) -> _Channel:
+    def _connect(self, trial: str) -> wire.Channel:
         """Connect and exchange keys, within ``connect_timeout`` in all."""
         started = time.monotonic()
         deadline = started + self.connect_timeout
@@ -421,21 +350,21 @@ class RemoteProposer:
             raise self._failure(trial, "connecting to", why, started, allowed, _CONNECT_TODO) from None
         closer = weakref.finalize(self, sock.close)  # at exit too: no ResourceWarning for -W error
         try:
-            channel = _Channel(sock)
-            hello = channel.recv(_KEY_LIMIT, deadline)
-            if not hello.startswith(_HELLO) or len(hello) != len(_HELLO) + _NONCE:
+            channel = wire.Channel(sock)
+            hello = channel.recv(wire.KEY_LIMIT, deadline)
+            if not hello.startswith(wire.HELLO) or len(hello) != len(wire.HELLO) + wire.NONCE:
                 why = "what answers is not a pytest-exp proposer"
                 raise self._failure(trial, "exchanging keys with", why, started, allowed, _OTHER_TODO)
-            ours = os.urandom(_NONCE)
-            channel.send(_proof(self._authkey, _WORKER, hello[len(_HELLO) :]) + ours, deadline)
-            reply = channel.recv(_KEY_LIMIT, deadline)
-            if reply == _REFUSED:
+            ours = os.urandom(wire.NONCE)
+            channel.send(wire.proof(self._authkey, wire.WORKER, hello[len(wire.HELLO) :]) + ours, deadline)
+            reply = channel.recv(wire.KEY_LIMIT, deadline)
+            if reply == wire.REFUSED:
                 why = "it refused this worker's key"
                 raise self._failure(trial, "exchanging keys with", why, started, allowed, _KEY_TODO)
-            if not _same(reply, _WELCOME + _proof(self._authkey, _PROPOSER, ours)):
+            if not wire.same(reply, wire.WELCOME + wire.proof(self._authkey, wire.PROPOSER, ours)):
                 why = "it did not prove this run's key"
                 raise self._failure(trial, "exchanging keys with", why, started, allowed, _OTHER_TODO)
-        except (OSError, EOFError, _TooLong) as e:
+        except (OSError, EOFError, wire.TooLong) as e:
             closer()
             raise self._failure(
                 trial, "exchanging keys with", _why(e), started, allowed, _STUCK_TODO
