@@ -17,7 +17,7 @@ WORKER, PROPOSER = b"worker", b"proposer"  # who proves: a reply cannot be echoe
 
 
 def proof(key: bytes, who: bytes, nonce: bytes) -> bytes:
-    import hmac  # here, as pickle below: only xdist runs talk to the proposer
+    import hmac  # here: only xdist runs talk to the proposer
 
     return hmac.digest(key, who + nonce, "sha256")
 
