@@ -127,7 +127,8 @@ def test_the_ci_block_is_what_ci_runs() -> None:
     assert [[c.split("#")[0].rstrip() for c in b.commands()] for b in ci] == [
         [
             "python3 -m venv .venv && .venv/bin/pip install . && .venv/bin/pytest examples/basic -v",
-            'python3 -m venv .venv && .venv/bin/pip install -e ".[dev]" && .venv/bin/python -m pytest -n auto',
+            'python3 -m venv .venv && .venv/bin/pip install -e ".[dev]" && '
+            ".venv/bin/python -m pytest -n auto",
         ]
     ]
     assert "python3 tests/doctool.py ci README.md" in (ROOT / ".ci" / "run").read_text()
