@@ -10,7 +10,7 @@ import pytest
 
 from pytest_exp.space import Grid, Space
 from pytest_exp.study.proposer import Proposing, StudySpec
-from pytest_exp.trial import Trial, config_id, derive_seed
+from pytest_exp.trial import Trial, config_id, derive_seed, plain
 
 if TYPE_CHECKING:
     from pytest_exp.gate import TestGate
@@ -139,11 +139,13 @@ def assign_point(item: pytest.Item, slot: OptSlot, proposer: Proposing) -> Trial
     put the values where direct parametrization would have put them."""
     if TRIAL in item.stash:
         return item.stash[TRIAL]
-    params = proposer.ask(slot.plan.spec(), slot.number)
+    # Copies (plain copies arrays and tables; scalars are themselves): in one process the proposer
+    # hands out the study's own point, which a test changing its list must not change.
+    params = plain(proposer.ask(slot.plan.spec(), slot.number))
     callspec = item.callspec  # type: ignore[attr-defined]
     for name in callspec.params:
         if name in params:
-            callspec.params[name] = params[name]
+            callspec.params[name] = plain(params[name])  # and the test's own, as grid items have
     # From the study's identity, not its epoch: trial-007 gets the same seed in every attempt.
     seed = derive_seed(slot.plan.settings["seed"], slot.plan.key.split("/")[0], slot.number)
     trial = item.stash[TRIAL] = Trial(config_id(params), 1, seed, params)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import time
@@ -14,7 +15,7 @@ import pytest
 
 from pytest_exp import settings
 from pytest_exp.items import SLOT, OptSlot, Plan, Slot, StudyPlan
-from pytest_exp.space import MAX_GRID, Grid, Space, SpaceError, suggest
+from pytest_exp.space import MAX_GRID, Draw, Grid, Range, Space, SpaceError, suggest
 from pytest_exp.study import backend
 from pytest_exp.study.proposer import Proposing
 from pytest_exp.study.resume import StoredStudies, study_key
@@ -30,6 +31,30 @@ RESERVED = frozenset({"request", "exp_params", "exp_trial", SLOT})
 
 class CollectError(Exception):
     """A space or marker that cannot be expanded; reported as a collection error of its test."""
+
+
+INT64 = 2**63 - 1
+
+
+def check_searchable(space: Space) -> None:
+    """Refuse at collection the bounds an optimizer's arrays cannot hold (a range of any size is
+    a space, so these reach a study): ints beyond 64 bits, and floats whose width overflows."""
+    for p in space.params.values():
+        if not isinstance(p, (Range, Draw)):
+            continue
+        bounds = f"[{p.low}, {p.high}]"
+        if p.dtype == "int" and max(abs(p.low), abs(p.high)) > INT64:
+            raise SpaceError(
+                f"int bounds must be within 64-bit integers to optimize, +-{INT64:,} (got {bounds})",
+                source=space.source,
+                param=p.name,
+            )
+        if math.isinf(float(p.high) - float(p.low)):
+            raise SpaceError(
+                f"bounds too wide to optimize: high - low overflows a float (got {bounds})",
+                source=space.source,
+                param=p.name,
+            )
 
 
 def _relative(path: Path, root: Path) -> str:
@@ -318,10 +343,11 @@ class ExpSession:
         sample = settings.resolve("sample", self.cli, options, self.ini)
         repeat = settings.resolve("repeat", self.cli, options, self.ini)
         grid = self.grid(space, seed)
-        if sample is None and len(grid) > MAX_GRID:
+        # The one place a grid is expanded whole; a sample takes any size (Grid.size, not len()).
+        if sample is None and grid.size > MAX_GRID:
             raise SpaceError(
-                f"the grid has {len(grid):,} points, too many to collect (limit {MAX_GRID:,}); "
-                "run a sample of it with --exp-sample N",
+                f"the grid has {grid.size:,} points, too many to collect (limit {MAX_GRID:,}); "
+                "run a sample of it with --exp-sample N or search it with --exp-optimize N",
                 source=space.source,
             )
         gate = self._test_gate(function, space, options, repeat) if self.gating else None
@@ -343,6 +369,7 @@ class ExpSession:
                 raise CollectError(
                     f"@pytest.mark.space({grid_only}=...) does not apply to an optimization study"
                 )
+        check_searchable(space)
         budget = settings.resolve("optimize", self.cli, options, self.ini)
         opt = {k: settings.resolve(k, self.cli, options, self.ini) for k in backend.load().SETTINGS}
         fresh = bool(settings.resolve("fresh", self.cli, {}, self.ini))

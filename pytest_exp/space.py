@@ -15,6 +15,7 @@ import random
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, NamedTuple, overload
 
@@ -39,8 +40,12 @@ KEYS = {
     "range": ("type", "bounds", "step", "dtype"),
     "random": ("type", "bounds", "prior", "dtype", "n"),
 }
-# Beyond this a grid cannot become test items in any reasonable memory; sampling still works.
+# Beyond this a grid cannot become test items in any reasonable memory: a grid collected whole
+# is refused over it, while sampling and optimizing take a space of any size.
 MAX_GRID = 1_000_000
+# Arrays and tables nested deeper than this are refused: the recursive code that copies, hashes
+# and prints values (and the TOML reader itself) would hit Python's recursion limit.
+MAX_DEPTH = 100
 
 
 class SpaceError(ValueError):
@@ -85,8 +90,8 @@ def _show(x: object) -> str:
     """A value as the user wrote it in TOML, for error messages."""
     try:
         return _toml_value(x)
-    except TypeError:
-        return repr(x)
+    except (TypeError, ValueError):  # ValueError: an int too long to print (see _check_value)
+        return repr(x) if not isinstance(x, int) else f"an integer of {x.bit_length():,} bits"
 
 
 def _kind(x: object) -> str:
@@ -111,7 +116,32 @@ def _freeze(x: Any) -> Any:
         return ("array", tuple(_freeze(v) for v in x))
     if isinstance(x, Mapping):
         return ("table", tuple(sorted((k, _freeze(v)) for k, v in x.items())))
+    try:
+        hash(x)
+    except TypeError:  # a set or another unhashable object of a dict space: only itself is equal
+        return ("object", id(x))
     return (_kind(x), x)
+
+
+def _check_value(x: Any) -> None:
+    """Refuse what the recursive code after it cannot take, before it runs: arrays and tables
+    nested more than MAX_DEPTH deep (a cycle among them included), and integers too long to
+    print (Python refuses to print an int of more than 4,300 digits by default)."""
+    digits = getattr(sys, "get_int_max_str_digits", lambda: 0)()  # 0: no limit (before 3.10.7)
+    stack = [(x, 0)]
+    while stack:
+        v, depth = stack.pop()
+        if isinstance(v, int) and digits and v.bit_length() > 3 * digits:  # 3 bits < 1 digit
+            try:
+                str(v)
+            except ValueError:
+                raise SpaceError(
+                    f"integer of {v.bit_length():,} bits is too large (expected at most {digits:,} digits)"
+                ) from None
+        inner = [*v, *v.values()] if isinstance(v, Mapping) else v if isinstance(v, (list, tuple)) else ()
+        if inner and depth == MAX_DEPTH:
+            raise SpaceError(f"arrays and tables nest more than {MAX_DEPTH} levels deep (limit {MAX_DEPTH})")
+        stack.extend((w, depth + 1) for w in inner)
 
 
 def _decimal(x: int | float) -> Decimal:
@@ -165,6 +195,7 @@ class _Arange(Sequence[Any]):
         self._step = int(step) if integer else _decimal(step)
         self._count = count
         self._integer = integer
+        self.size = count  # len() ends at sys.maxsize; a range sampled from has no such limit
 
     def __len__(self) -> int:
         return self._count
@@ -199,12 +230,32 @@ class Range(NamedTuple):
 
     @property
     def grid_size(self) -> int:
+        """How many values the grid has, in time that does not grow with the count."""
         low, high, step = _decimal(self.low), _decimal(self.high), _decimal(self.step)
         count = math.ceil((high - low) / step)
+        if count > MAX_GRID:
+            # Where 28-digit decimal division can round. Below the limit the count stays what it
+            # always was (pinned ids); above it, where parsing used to refuse, it is exact.
+            count = math.ceil((Fraction(high) - Fraction(low)) / Fraction(step))
+        if self.dtype == "int" or count <= 1:
+            return count
+
+        def below(i: int) -> bool:  # the expression _Arange computes value i with
+            return float(low + i * step) < self.high
+
         # A value just under high in decimal can round to high as a float; the grid excludes high.
-        while self.dtype == "float" and count > 1 and float(low + (count - 1) * step) >= self.high:
-            count -= 1
-        return count
+        # Values rise with i, so the last one below high is found by bisection (it is nearly
+        # always the first or second tried).
+        if below(count - 1):
+            return count
+        first, last = 1, count - 1  # the count is in [first, last]; value 0 is low < high
+        while first < last:
+            mid = (first + last + 1) // 2
+            if below(mid - 1):
+                first = mid
+            else:
+                last = mid - 1
+        return first
 
     def grid_values(self, seed: int) -> Sequence[Any]:
         integer = self.dtype == "int"
@@ -232,10 +283,17 @@ class Draw(NamedTuple):
         rng = random.Random(derive_seed(seed, "random", self.name, bits=64))
         log = self.prior == "log-uniform"
         lo, hi = (math.log(self.low), math.log(self.high)) if log else (self.low, self.high)
+        wide = _huge(hi - lo)  # int bounds whose span no float holds; interpolating needs none
 
         def draw() -> float:
-            u = lo + rng.random() * (hi - lo)
-            return math.exp(u) if log else u
+            r = rng.random()
+            u = lo * (1 - r) + hi * r if wide else lo + r * (hi - lo)
+            if not log:
+                return u
+            try:
+                return math.exp(u)
+            except OverflowError:  # u rounded past log(high) near the largest float: clamped below
+                return sys.float_info.max
 
         if self.dtype == "float":
             # Rounding (exp(log(x)) != x) can land on high or just under low; the grid promises [low, high).
@@ -279,6 +337,11 @@ def _check_keys(spec: Mapping[str, Any], type_: str) -> None:
             )
 
 
+def _huge(x: object) -> bool:
+    """An int beyond float range, which math.isfinite and every float operation refuse."""
+    return isinstance(x, int) and not isinstance(x, bool) and abs(x) > sys.float_info.max
+
+
 def _bounds(spec: Mapping[str, Any], required: bool) -> tuple[int | float, int | float]:
     if "bounds" not in spec:
         if required:
@@ -288,9 +351,11 @@ def _bounds(spec: Mapping[str, Any], required: bool) -> tuple[int | float, int |
     if (
         not isinstance(bounds, (list, tuple))
         or len(bounds) != 2
-        or not all(_is_number(b) and math.isfinite(b) for b in bounds)
+        or not all(_is_number(b) and (_huge(b) or math.isfinite(b)) for b in bounds)
     ):
         raise SpaceError(f"bounds must be [low, high] of two finite numbers (got {_show(bounds)})")
+    if any(_huge(b) for b in bounds):
+        raise SpaceError(f"bounds must be within float range, +-1.8e308 (got {_show(bounds)})")
     low, high = bounds
     if not low < high:
         raise SpaceError(f"bounds must be [low, high] with low < high (got {_show(bounds)})")
@@ -331,17 +396,18 @@ def _choice_param(name: str, values: Any) -> Choice:
 def _range_param(name: str, low: Any, high: Any, step: Any = 1, dtype: Any = "float") -> Range:
     low, high = _bounds({"bounds": [low, high]}, required=True)
     dtype = _choice(dtype, DTYPES, "dtype")
-    if not _is_number(step) or not math.isfinite(step):
+    if not _is_number(step) or not (_huge(step) or math.isfinite(step)):
         raise SpaceError(f"step must be a finite number > 0 (got {_show(step)})")
     if step <= 0:
         raise SpaceError(f"step must be > 0 (got {_show(step)})")
+    if _huge(step):
+        raise SpaceError(f"step must be within float range, at most 1.8e308 (got {_show(step)})")
     if dtype == "int":
         low, high = _as_int("bounds", low, [low, high]), _as_int("bounds", high, [low, high])
         step = _as_int("step", step, step)
-    param = Range(name, low, high, step, dtype)
-    if param.grid_size > MAX_GRID:
-        raise SpaceError(f"range has {param.grid_size:,} grid values (limit {MAX_GRID:,}); raise step")
-    return param
+    # No limit on the count here: a sample or a study takes a range of any size, and a grid
+    # collected whole is refused where it is expanded (MAX_GRID).
+    return Range(name, low, high, step, dtype)
 
 
 def _draw_param(
@@ -432,9 +498,28 @@ def _id_text(x: Any) -> str:
 # --------------------------------------------------------------------------- trials
 
 
+def _count(values: Sequence[Any]) -> int:
+    return values.size if isinstance(values, _Arange) else len(values)
+
+
+class _Labels:
+    """The id labels of a parameter too large to format whole (more than MAX_GRID values, so
+    only ever sampled from): each value's own shortest form, made when asked for."""
+
+    def __init__(self, name: str, values: Sequence[Any]) -> None:
+        self.name = name
+        self.values = values
+
+    def __getitem__(self, d: int) -> str:
+        return f"{self.name}={_id_text(self.values[d])}"
+
+
 class Grid(Sequence[dict[str, Any]]):
     """The grid of a space for one seed: point ``i`` is the ``i``-th combination in file order,
-    last parameter varying fastest (as ``itertools.product``), computed on demand."""
+    last parameter varying fastest (as ``itertools.product``), computed on demand.
+
+    ``size`` is the number of points, of any size; ``len()`` stops at ``sys.maxsize``.
+    """
 
     def __init__(self, space: Space, seed: int) -> None:
         self.names = space.names
@@ -446,19 +531,24 @@ class Grid(Sequence[dict[str, Any]]):
             except SpaceError as e:
                 e.source = e.source or space.source
                 raise
-        self._size = math.prod(len(v) for v in self.values)
-        self._labels: list[list[str]] | None = None
+        self.sizes = [_count(v) for v in self.values]
+        self.size = math.prod(self.sizes)
+        self._labels: list[list[str] | _Labels] | None = None
 
     def __len__(self) -> int:
-        return self._size
+        if self.size > sys.maxsize:
+            raise OverflowError(
+                f"the grid has {self.size:,} points, more than len() can count: use Grid.size"
+            )
+        return self.size
 
     def _digits(self, i: int) -> list[int]:
-        if not -self._size <= i < self._size:
+        if not -self.size <= i < self.size:
             raise IndexError(i)
-        i %= self._size
+        i %= self.size
         digits = []
-        for values in reversed(self.values):
-            i, d = divmod(i, len(values))
+        for n in reversed(self.sizes):
+            i, d = divmod(i, n)
             digits.append(d)
         return digits[::-1]
 
@@ -468,13 +558,14 @@ class Grid(Sequence[dict[str, Any]]):
     def __getitem__(self, i: slice) -> list[dict[str, Any]]: ...
     def __getitem__(self, i: int | slice) -> Any:
         if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(self._size))]
+            return [self[j] for j in range(*i.indices(self.size))]
         return {n: plain(v[d]) for n, v, d in zip(self.names, self.values, self._digits(i), strict=True)}
 
-    def _label_lists(self) -> list[list[str]]:
+    def _label_lists(self) -> list[list[str] | _Labels]:
         if self._labels is None:
             self._labels = [
-                [f"{n}={t}" for t in format_values(v)] for n, v in zip(self.names, self.values, strict=True)
+                [f"{n}={t}" for t in format_values(v)] if size <= MAX_GRID else _Labels(n, v)
+                for n, v, size in zip(self.names, self.values, self.sizes, strict=True)
             ]
         return self._labels
 
@@ -499,7 +590,7 @@ class Grid(Sequence[dict[str, Any]]):
 
         if indices is None:
             points: Iterable[tuple[int, Sequence[int]]] = enumerate(
-                itertools.product(*(range(len(v)) for v in self.values))
+                itertools.product(*(range(n) for n in self.sizes))
             )
         else:
             points = ((i, self._digits(i)) for i in indices)
@@ -508,18 +599,26 @@ class Grid(Sequence[dict[str, Any]]):
             yield i, tuple(value(k, digits[k]) for k in where), label
 
     def sample(self, k: int, seed: int | None = None) -> list[int]:
-        """Indices of ``k`` distinct points (all of them when ``k`` >= size), in grid order."""
-        if k >= self._size:
-            return list(range(self._size))
+        """Indices of ``k`` distinct points (all of them when ``k`` >= size), in grid order, by
+        index arithmetic: a grid of any size, none of its points built but the chosen."""
+        if k >= self.size:
+            return list(range(self.size))
         rng = random.Random(derive_seed(self.seed if seed is None else seed, "sample", bits=64))
-        return sorted(rng.sample(range(self._size), k))
+        if self.size <= sys.maxsize:
+            return sorted(rng.sample(range(self.size), k))  # as always: pinned picks stay
+        # random.sample needs len(); beyond it, what random.sample does for a large population:
+        # draw an index, draw again when it was drawn before.
+        picked: set[int] = set()
+        while len(picked) < k:
+            picked.add(rng.randrange(self.size))
+        return sorted(picked)
 
     def trial(self, i: int, run: int = 1) -> Trial:
         """Point ``i`` as run ``run`` of its configuration: its id and seed (see :meth:`Trial.of`)."""
         return Trial.of(self[i], self.seed, run)
 
     def trials(self, repeat: int = 1, indices: Iterable[int] | None = None) -> Iterator[Trial]:
-        for i in range(self._size) if indices is None else indices:
+        for i in range(self.size) if indices is None else indices:
             for run in range(1, repeat + 1):
                 yield self.trial(i, run)
 
@@ -552,9 +651,16 @@ class Space:
         space = cls(source=source)
         for name, item in spec.items():
             try:
-                space._add(parse_param(str(name), plain(item)))
+                _check_value(name)
+                key = str(name)
             except SpaceError as e:
-                e.source = source
+                e.source, e.param = source, _show(name)
+                raise
+            try:
+                _check_value(item)
+                space._add(parse_param(key, plain(item)))
+            except SpaceError as e:
+                e.source, e.param = source, key if e.param is None else e.param
                 raise
         return space
 
@@ -564,6 +670,12 @@ class Space:
         try:
             data = toml.loads(text)
         except toml.TOMLDecodeError as e:
+            raise SpaceError(f"invalid TOML: {e}", source=source) from None
+        except RecursionError:  # the reader recurses into inline tables
+            raise SpaceError(
+                f"invalid TOML: arrays and tables nest too deeply (limit {MAX_DEPTH})", source=source
+            ) from None
+        except ValueError as e:  # what the reader lets through: an integer too long to read
             raise SpaceError(f"invalid TOML: {e}", source=source) from None
         return cls.from_dict(data, source=source)
 
@@ -588,6 +700,8 @@ class Space:
 
     def _build(self, name: str, make: Any, *args: Any, **kwargs: Any) -> Space:
         try:
+            for v in (*args, *kwargs.values()):
+                _check_value(v)
             values = {k: plain(v) for k, v in kwargs.items()}
             return self._add(make(name, *map(plain, args), **values))
         except SpaceError as e:

@@ -134,7 +134,7 @@ def test_missing_file_names_the_resolved_path(pytester: pytest.Pytester) -> None
             "space({'x': {'type': 'range', 'bounds': [0, 2000], 'dtype': 'int'}, "
             "'y': {'type': 'range', 'bounds': [0, 1000], 'dtype': 'int'}})",
             "space dict: the grid has 2,000,000 points, too many to collect (limit 1,000,000); "
-            "run a sample of it with --exp-sample N",
+            "run a sample of it with --exp-sample N or search it with --exp-optimize N",
         ),
     ],
 )

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pytest_exp.space import Choice, Draw, Range, Space
-from pytest_exp.trial import Point, derive_seed, plain
+from pytest_exp.trial import Point, canonical_json, derive_seed, plain
 
 SURROGATES = ("GP", "RF", "ET", "random")
 ACQUISITIONS = ("EI", "PI", "LCB", "gp_hedge")
@@ -63,18 +63,32 @@ class OptSettings:
         return kwargs
 
 
+def by_index(p: Choice) -> bool:
+    """Whether a list goes to skopt as the indices of its values: arrays and tables, which skopt
+    cannot take as categories (it hashes them). Scalar lists go as they are: their studies'
+    points are what they always were."""
+    try:
+        for v in p.values:
+            hash(v)
+    except TypeError:
+        return True
+    return False
+
+
 def dimensions(space: Space) -> list[Any]:
     """scikit-optimize dimensions of the non-fixed parameters, named after them.
 
     Ranges and random parameters search [low, high] inclusive (``step`` and ``n`` are grid
-    settings and do not apply); random parameters keep their prior; lists are categorical.
+    settings and do not apply); random parameters keep their prior; lists are categorical, over
+    their values or, for arrays and tables, over the values' indices (see :func:`by_index`).
     """
     from skopt.space import Categorical, Integer, Real
 
     dims: list[Any] = []
     for p in space.params.values():
         if isinstance(p, Choice):
-            dims.append(Categorical(list(p.values), name=p.name))
+            categories = list(range(len(p.values))) if by_index(p) else list(p.values)
+            dims.append(Categorical(categories, name=p.name))
         elif isinstance(p, (Range, Draw)):
             prior = p.prior if isinstance(p, Draw) else "uniform"
             kind = Integer if p.dtype == "int" else Real
@@ -118,6 +132,13 @@ class SkoptOptimizer:
         self.dims = dimensions(space)
         self.names = [d.name for d in self.dims]
         self.fixed = space.fixed()
+        # Lists searched by index: their values, and each value's index by its canonical text.
+        self._values = {
+            p.name: p.values for p in space.params.values() if isinstance(p, Choice) and by_index(p)
+        }
+        self._indices = {
+            n: {canonical_json(v): i for i, v in enumerate(vs)} for n, vs in self._values.items()
+        }
         self._rng = random.Random(derive_seed(settings.seed, "random-search", bits=64))
         self._opt: Any = None
         if settings.surrogate != "random" and self.dims:
@@ -128,10 +149,15 @@ class SkoptOptimizer:
 
     def _point(self, x: Sequence[Any]) -> Point:
         values = dict(zip(self.names, plain(list(x)), strict=True))
+        for n, vs in self._values.items():
+            values[n] = plain(vs[values[n]])  # a copy: a test that changes its list changes only its own
         return {n: values[n] if n in values else self.fixed[n] for n in self.space.names}
 
     def _x(self, point: Mapping[str, Any]) -> list[Any]:
-        return [point[n] for n in self.names]
+        """A point as skopt takes it: a list searched by index as its value's index."""
+        return [
+            self._indices[n][canonical_json(point[n])] if n in self._indices else point[n] for n in self.names
+        ]
 
     def _lie(self) -> float:
         ys = [float(y) for y in self._opt.yi]  # every value told so far
