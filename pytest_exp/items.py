@@ -139,13 +139,11 @@ def assign_point(item: pytest.Item, slot: OptSlot, proposer: Proposing) -> Trial
     put the values where direct parametrization would have put them."""
     if TRIAL in item.stash:
         return item.stash[TRIAL]
-    # Copies (plain copies arrays and tables; scalars are themselves): in one process the proposer
-    # hands out the study's own point, which a test changing its list must not change.
-    params = plain(proposer.ask(slot.plan.spec(), slot.number))
+    params = proposer.ask(slot.plan.spec(), slot.number)
     callspec = item.callspec  # type: ignore[attr-defined]
     for name in callspec.params:
         if name in params:
-            callspec.params[name] = plain(params[name])  # and the test's own, as grid items have
+            callspec.params[name] = plain(params[name])  # a copy: the trial keeps what it was given
     # From the study's identity, not its epoch: trial-007 gets the same seed in every attempt.
     seed = derive_seed(slot.plan.settings["seed"], slot.plan.key.split("/")[0], slot.number)
     trial = item.stash[TRIAL] = Trial(config_id(params), 1, seed, params)

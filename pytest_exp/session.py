@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 import random
 import time
@@ -15,7 +14,7 @@ import pytest
 
 from pytest_exp import settings
 from pytest_exp.items import SLOT, OptSlot, Plan, Slot, StudyPlan
-from pytest_exp.space import MAX_GRID, Draw, Grid, Range, Space, SpaceError, suggest
+from pytest_exp.space import MAX_GRID, Grid, Space, SpaceError, suggest
 from pytest_exp.study import backend
 from pytest_exp.study.proposer import Proposing
 from pytest_exp.study.resume import StoredStudies, study_key
@@ -31,30 +30,6 @@ RESERVED = frozenset({"request", "exp_params", "exp_trial", SLOT})
 
 class CollectError(Exception):
     """A space or marker that cannot be expanded; reported as a collection error of its test."""
-
-
-INT64 = 2**63 - 1
-
-
-def check_searchable(space: Space) -> None:
-    """Refuse at collection the bounds an optimizer's arrays cannot hold (a range of any size is
-    a space, so these reach a study): ints beyond 64 bits, and floats whose width overflows."""
-    for p in space.params.values():
-        if not isinstance(p, (Range, Draw)):
-            continue
-        bounds = f"[{p.low}, {p.high}]"
-        if p.dtype == "int" and max(abs(p.low), abs(p.high)) > INT64:
-            raise SpaceError(
-                f"int bounds must be within 64-bit integers to optimize, +-{INT64:,} (got {bounds})",
-                source=space.source,
-                param=p.name,
-            )
-        if math.isinf(float(p.high) - float(p.low)):
-            raise SpaceError(
-                f"bounds too wide to optimize: high - low overflows a float (got {bounds})",
-                source=space.source,
-                param=p.name,
-            )
 
 
 def _relative(path: Path, root: Path) -> str:
@@ -369,7 +344,7 @@ class ExpSession:
                 raise CollectError(
                     f"@pytest.mark.space({grid_only}=...) does not apply to an optimization study"
                 )
-        check_searchable(space)
+        backend.load().check(space)
         budget = settings.resolve("optimize", self.cli, options, self.ini)
         opt = {k: settings.resolve(k, self.cli, options, self.ini) for k in backend.load().SETTINGS}
         fresh = bool(settings.resolve("fresh", self.cli, {}, self.ini))

@@ -1,9 +1,10 @@
 """The interface every optimizer backend implements, and how a backend is found by name.
 
 A backend is a module (or any object) with a ``SETTINGS`` tuple, the names of the settings it
-reads besides ``seed``, which every backend gets (each one in :mod:`pytest_exp.settings`), and
-``create(space, settings)``, which returns an
-:class:`Optimizer` for one study. Backends are imported when a study starts, never on a plain run.
+reads besides ``seed``, which every backend gets (each one in :mod:`pytest_exp.settings`);
+``check(space)``, which refuses at collection a space it cannot search; and
+``create(space, settings)``, which returns an :class:`Optimizer` for one study. Backends are
+imported when a study is collected, never on a plain run.
 """
 
 from __future__ import annotations
@@ -32,6 +33,10 @@ class Optimizer(Protocol):
 
 class Backend(Protocol):
     SETTINGS: tuple[str, ...]
+
+    def check(self, space: Space) -> None:
+        """Raise SpaceError, at collection, for a space this backend cannot search."""
+        ...
 
     def create(self, space: Space, settings: Mapping[str, Any]) -> Optimizer: ...
 

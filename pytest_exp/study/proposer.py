@@ -24,7 +24,7 @@ from pytest_exp.space import Space
 from pytest_exp.study import backend, wire
 from pytest_exp.study.resume import counts_towards_budget
 from pytest_exp.study.study import Study, objective_value
-from pytest_exp.trial import Objective, Point, TrialRecord, safe_name
+from pytest_exp.trial import Objective, Point, TrialRecord, plain, safe_name
 
 # Every wait of the protocol is bounded by one of these (seconds).
 # A worker's connection and key exchange: the controller answers each connection at once in a
@@ -85,7 +85,10 @@ class Proposer:
             study = self.studies.get(spec.key)
             if study is None:
                 study = self.studies[spec.key] = self._start(spec)
-            return dict(study.ask(index))
+            # A copy (plain copies arrays and tables): a test that changes its list must change
+            # neither the study's point nor the space's values.
+            point: Point = plain(study.ask(index))
+            return point
 
     def tell(self, record: TrialRecord) -> None:
         with self._lock:

@@ -7,6 +7,7 @@ leaves this module is plain Python: skopt hands out numpy scalars, which break x
 from __future__ import annotations
 
 import functools
+import math
 import random
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -14,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_exp.space import Choice, Draw, Range, Space
+from pytest_exp.space import Choice, Draw, Range, Space, SpaceError
 from pytest_exp.trial import Point, canonical_json, derive_seed, plain
 
 SURROGATES = ("GP", "RF", "ET", "random")
@@ -150,7 +151,7 @@ class SkoptOptimizer:
     def _point(self, x: Sequence[Any]) -> Point:
         values = dict(zip(self.names, plain(list(x)), strict=True))
         for n, vs in self._values.items():
-            values[n] = plain(vs[values[n]])  # a copy: a test that changes its list changes only its own
+            values[n] = vs[values[n]]
         return {n: values[n] if n in values else self.fixed[n] for n in self.space.names}
 
     def _x(self, point: Mapping[str, Any]) -> list[Any]:
@@ -195,6 +196,30 @@ class SkoptOptimizer:
         if points and self._opt is not None:
             with _quiet():
                 self._opt.tell([self._x(p) for p in points], [float(y) for y in values])
+
+
+INT64 = 2**63 - 1
+
+
+def check(space: Space) -> None:
+    """Refuse, at collection, bounds skopt's arrays cannot hold (a range of any size is a space,
+    so these reach a study): ints beyond 64 bits, and floats whose width overflows."""
+    for p in space.params.values():
+        if not isinstance(p, (Range, Draw)):
+            continue
+        bounds = f"[{p.low}, {p.high}]"
+        if p.dtype == "int" and max(abs(p.low), abs(p.high)) > INT64:
+            raise SpaceError(
+                f"int bounds must be within 64-bit integers to optimize, +-{INT64:,} (got {bounds})",
+                source=space.source,
+                param=p.name,
+            )
+        if math.isinf(float(p.high) - float(p.low)):
+            raise SpaceError(
+                f"bounds too wide to optimize: high - low overflows a float (got {bounds})",
+                source=space.source,
+                param=p.name,
+            )
 
 
 def create(space: Space, settings: Mapping[str, Any]) -> SkoptOptimizer:
