@@ -73,6 +73,24 @@ def test_same_points_as_skopt_called_directly(pytester: pytest.Pytester) -> None
     assert ours == direct
 
 
+@pytest.mark.parametrize("seed", ["-5", str(2**80)])
+def test_any_integer_seed_runs_a_study(pytester: pytest.Pytester, seed: str) -> None:
+    # numpy takes seeds from 0 to 2**32 - 1; every trial failed with its ValueError (issue 15).
+    quadratic(pytester)
+    result = pytester.runpytest("--exp-optimize", "4", "--exp-initial-points", "2", "--exp-seed", seed)
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines([f"exp: seed {seed} (reproduce with --exp-seed {seed})"])
+
+
+def test_seeds_numpy_takes_pass_unchanged_and_others_map_by_hash() -> None:
+    from pytest_exp.study.skopt import OptSettings
+    from pytest_exp.trial import derive_seed
+
+    assert [OptSettings(seed=s).random_state for s in (0, 7, 2**32 - 1)] == [0, 7, 2**32 - 1]
+    assert OptSettings(seed=-5).random_state == derive_seed(-5, "skopt")
+    assert OptSettings(seed=2**32).random_state == derive_seed(2**32, "skopt")
+
+
 def test_xdist_hands_out_distinct_points_and_completes_the_budget(pytester: pytest.Pytester) -> None:
     quadratic(pytester)
     args = ("-n", "2", "--exp-optimize", "10", "--exp-initial-points", "3", "--exp-surrogate", "RF")

@@ -43,7 +43,9 @@ class OptSettings:
 
         if self.surrogate == "GP":
             # Without restarts of the kernel fit: 4x faster per round and no worse (DESIGN.md).
-            estimator: Any = cook_estimator("GP", space=dims, random_state=self.seed, n_restarts_optimizer=0)
+            estimator: Any = cook_estimator(
+                "GP", space=dims, random_state=self.random_state, n_restarts_optimizer=0
+            )
         else:
             estimator = self.surrogate
         # L-BFGS needs a smooth surrogate (GP) and rounds integer and one-hot dimensions badly.
@@ -55,13 +57,20 @@ class OptSettings:
             "acq_func": self.acq,
             "acq_optimizer": "lbfgs" if lbfgs else "sampling",
             "acq_optimizer_kwargs": {"n_points": 1000 if lbfgs else 10000},
-            "random_state": self.seed,
+            "random_state": self.random_state,
             # skopt never reads old models when proposing; keeping them only grows memory.
             "model_queue_size": 1,
         }
         if self.acq in ("EI", "PI"):
             kwargs["acq_func_kwargs"] = {"xi": 0.0}
         return kwargs
+
+    @property
+    def random_state(self) -> int:
+        """The seed as numpy takes it (0 to 2**32 - 1). A session seed outside that range (any
+        integer is one) is mapped by hashing; seeds inside it pass unchanged, so the studies they
+        seeded propose what they always did."""
+        return self.seed if 0 <= self.seed < 2**32 else derive_seed(self.seed, "skopt")
 
 
 def by_index(p: Choice) -> bool:
