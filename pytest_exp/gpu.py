@@ -162,6 +162,7 @@ def discover(
     if request == "none" or not isinstance(request, tuple):
         return Inventory((), "")
     if outer is None:
+        _check_listed(request, label, probes)
         return Inventory(request, f"from {label}")
     visible = parse_visible(outer)
     outside = [i for i in request if i >= len(visible)]
@@ -173,6 +174,23 @@ def discover(
             f"under {VISIBLE} the ids count its devices from 0"
         )
     return Inventory(tuple(visible[i] for i in request), f"{label} {ids_text(request)} of {VISIBLE}={outer}")
+
+
+def _check_listed(request: Ids, label: str, probes: Mapping[str, Probe]) -> None:
+    """Physical ids must be devices the first probe that runs lists. Where none runs (no
+    nvidia-smi, no NVML), the ids are taken as given: the user may know devices we cannot see."""
+    for name, probe in probes.items():
+        ids, _ = probe()
+        if ids is None:
+            continue
+        missing = [i for i in request if i not in ids]
+        if missing:
+            found = f"GPUs {ids_text(ids)}" if ids else "no GPU"
+            raise GpuError(
+                f"{label} {ids_text(request)}: {name} lists {found}, so {missing[0]} is not one of them; "
+                "give ids it lists, or auto"
+            )
+        return
 
 
 # --------------------------------------------------------------------------- plan

@@ -32,6 +32,22 @@ class CollectError(Exception):
     """A space or marker that cannot be expanded; reported as a collection error of its test."""
 
 
+def _refuse_shadowed_fixtures(metafunc: pytest.Metafunc, space: Space, passed: list[str]) -> None:
+    """A parameter the test takes must not be a fixture too: parametrize would silently hand the
+    test the parameter's values in place of the fixture (``record_metric = [1, 2]``)."""
+    fixtures = metafunc._arg2fixturedefs  # what pytest resolved for this test, by name
+    for name in passed:
+        defs = fixtures.get(name)
+        if defs:
+            where = defs[-1].func.__module__
+            raise SpaceError(
+                f"parameter {name!r} has the name of the fixture {name} (from {where}) that the test "
+                "uses, and would replace it: rename the parameter",
+                source=space.source,
+                param=name,
+            )
+
+
 def _relative(path: Path, root: Path) -> str:
     try:
         return str(path.relative_to(root))
@@ -304,6 +320,7 @@ class ExpSession:
             raise SpaceError(f"parameter name {sorted(clash)[0]!r} is reserved", source=space.source)
         seed = self.seed if "seed" not in options or self.cli["seed"] is not None else options["seed"]
         passed = [n for n in space.names if n in set(metafunc.fixturenames)]
+        _refuse_shadowed_fixtures(metafunc, space, passed)
         # Items get their values the way plain parametrize gives them, plus a slot for the rest.
         metafunc.fixturenames.append(SLOT)
         if settings.resolve("optimize", self.cli, options, self.ini) is not None:

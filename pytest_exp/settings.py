@@ -114,6 +114,9 @@ def boolean(value: object) -> bool:
     raise ValueError("expected true or false")
 
 
+MAX_DEVICE_ID = 2**31 - 1  # CUDA's device ordinals are C ints
+
+
 def gpus_value(value: object) -> str | tuple[int, ...]:
     """``auto``, ``none`` or distinct device ids such as ``0,2,3`` (a tuple)."""
     expected = "expected auto, none or distinct device ids such as 0,2,3"
@@ -126,6 +129,10 @@ def gpus_value(value: object) -> str | tuple[int, ...]:
     if not all(p.isascii() and p.isdigit() for p in parts):
         raise ValueError(expected)
     ids = tuple(int(p) for p in parts)
+    too_big = next((i for i in ids if i > MAX_DEVICE_ID), None)
+    if too_big is not None:
+        limit = f"CUDA numbers devices up to {MAX_DEVICE_ID}"
+        raise ValueError(f"{expected} ({too_big} is not a device id: {limit})")
     twice = next((i for n, i in enumerate(ids) if i in ids[:n]), None)
     if twice is not None:
         raise ValueError(f"{expected} ({twice} is listed twice)")

@@ -693,6 +693,10 @@ class Space:
         return cls.from_toml(text, source=source)
 
     def _add(self, param: Param) -> Space:
+        if not param.name.strip():
+            raise SpaceError(
+                "a parameter needs a name (got an empty one)", source=self.source, param=f'"{param.name}"'
+            )
         if param.name in self.params:
             raise SpaceError("parameter defined twice", source=self.source, param=param.name)
         self.params[param.name] = param
@@ -705,7 +709,8 @@ class Space:
             values = {k: plain(v) for k, v in kwargs.items()}
             return self._add(make(name, *map(plain, args), **values))
         except SpaceError as e:
-            e.source, e.param = self.source, name
+            e.source = self.source
+            e.param = name if e.param is None else e.param
             raise
 
     def add_value(self, name: str, value: Any) -> Space:

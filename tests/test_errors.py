@@ -81,6 +81,8 @@ CASES = {
         "space.toml: [x] list values must all be of one kind (got number 1, bool true)",
     ),
     "empty_space": ("", "space.toml: the space defines no parameters"),
+    "empty_name": ('"" = [1, 2]\n', 'space.toml: [""] a parameter needs a name (got an empty one)'),
+    "blank_name": ('" " = [1, 2]\n', 'space.toml: [" "] a parameter needs a name (got an empty one)'),
 }
 
 
@@ -151,6 +153,51 @@ def test_bad_marker_is_a_collection_error(pytester: pytest.Pytester, marker: str
     result = pytester.runpytest()
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines([f"{message}; used by test_train.py::test_fit"])
+
+
+@pytest.mark.parametrize(
+    ("name", "where"),
+    [("record_metric", "pytest_exp.fixtures"), ("tmp_path", "_pytest.tmpdir"), ("lr", "conftest")],
+)
+def test_a_parameter_that_would_replace_a_fixture_is_a_collection_error(
+    pytester: pytest.Pytester, name: str, where: str
+) -> None:
+    # Parametrize would hand the test [1, 2] in place of the fixture (issue 15).
+    pytester.makeconftest("import pytest\n\n@pytest.fixture\ndef lr():\n    return 0.1\n")
+    pytester.makepyfile(
+        test_train=f"""
+        import pytest
+
+        @pytest.mark.space({{"{name}": [1, 2], "x": [3]}})
+        def test_fit(x, {name}):
+            pass
+
+        @pytest.mark.space({{"{name}": [1, 2]}})
+        def test_other():
+            pass
+        """
+    )
+    result = pytester.runpytest("--collect-only", "-q", "test_train.py::test_other")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            f"space dict: [{name}] parameter '{name}' has the name of the fixture {name} (from {where}) "
+            "that the test uses, and would replace it: rename the parameter; used by test_train.py::test_fit"
+        ]
+    )
+
+
+def test_a_parameter_named_as_a_fixture_the_test_does_not_use_is_fine(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.space({"tmp_path": [1, 2]})
+        def test_fit(exp_params):
+            assert exp_params["tmp_path"] in (1, 2)
+        """
+    )
+    pytester.runpytest().assert_outcomes(passed=2)
 
 
 def test_sample_makes_a_huge_grid_usable(pytester: pytest.Pytester) -> None:

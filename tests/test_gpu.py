@@ -56,11 +56,13 @@ def test_needs_gpu(exp_gpus):
 
 
 @pytest.fixture(autouse=True)
-def environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     # Set, then removed: monkeypatch remembers the original either way and puts it back.
     for name in (VISIBLE, ORDER, OWNED, "PYTEST_XDIST_WORKER"):
         monkeypatch.setenv(name, "")
         monkeypatch.delenv(name)
+    # Eight fake GPUs, whatever this machine has: explicit ids are checked against nvidia-smi.
+    fake_smi(tmp_path, monkeypatch, smi_lines(8))
 
 
 def fake_smi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, output: str, status: int = 0) -> None:
@@ -122,6 +124,11 @@ def test_gpus_setting(text: str, expected: object) -> None:
         ("0,,1", "expected auto, none or distinct device ids such as 0,2,3"),
         ("-1", "expected auto, none or distinct device ids such as 0,2,3"),
         ("1,2,1", "expected auto, none or distinct device ids such as 0,2,3 (1 is listed twice)"),
+        (
+            "99999999999999999999",
+            "expected auto, none or distinct device ids such as 0,2,3 "
+            "(99999999999999999999 is not a device id: CUDA numbers devices up to 2147483647)",
+        ),
     ],
 )
 def test_gpus_setting_errors(text: str, message: str) -> None:
@@ -185,6 +192,40 @@ def test_a_list_names_physical_ids_or_indexes_into_the_outer_visible_devices() -
     assert str(e.value) == (
         "--exp-gpus 0,2: CUDA_VISIBLE_DEVICES=3,5 makes 2 GPUs visible (0..1), so 2 is not one of them; "
         "under CUDA_VISIBLE_DEVICES the ids count its devices from 0"
+    )
+
+
+def test_ids_must_be_devices_the_probe_lists() -> None:
+    # --exp-gpus 9 on a machine with two GPUs was exported as CUDA_VISIBLE_DEVICES (issue 15).
+    two = {"nvidia-smi": probe((0, 1))}
+    assert gpu.discover((1, 0), "--exp-gpus", {}, two) == gpu.Inventory((1, 0), "from --exp-gpus")
+    with pytest.raises(gpu.GpuError) as e:
+        gpu.discover((0, 9), "--exp-gpus", {}, two)
+    assert str(e.value) == (
+        "--exp-gpus 0,9: nvidia-smi lists GPUs 0,1, so 9 is not one of them; give ids it lists, or auto"
+    )
+    with pytest.raises(gpu.GpuError) as e:
+        gpu.discover((0,), "exp_gpus", {}, {"nvidia-smi": probe(()), "NVML": probe((0,))})
+    assert str(e.value) == (
+        "exp_gpus 0: nvidia-smi lists no GPU, so 0 is not one of them; give ids it lists, or auto"
+    )
+    # Where nothing can list devices, the ids are the user's word; the next probe that runs decides.
+    blind = {"nvidia-smi": probe(None, "no nvidia-smi on PATH"), "NVML": probe(None, "no pynvml")}
+    assert gpu.discover((5,), "--exp-gpus", {}, blind).devices == (5,)
+    nvml = {"nvidia-smi": probe(None, "no nvidia-smi on PATH"), "NVML": probe((0, 1, 2))}
+    with pytest.raises(gpu.GpuError, match=r"^--exp-gpus 5: NVML lists GPUs 0,1,2, so 5 is not one of them"):
+        gpu.discover((5,), "--exp-gpus", {}, nvml)
+
+
+def test_an_id_nvidia_smi_does_not_list_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    sweep(pytester)
+    result = pytester.runpytest("--exp-gpus", "3,8")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            "ERROR: --exp-gpus 3,8: nvidia-smi lists GPUs 0,1,2,3,4,5,6,7, so 8 is not one of them; "
+            "give ids it lists, or auto"
+        ]
     )
 
 

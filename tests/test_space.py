@@ -792,7 +792,8 @@ def test_to_dict_and_to_toml() -> None:
 
 
 def test_to_toml_quotes_odd_names_and_strings() -> None:
-    space = Space().add_value('a "b"', 'q"\\\n\t\x00\x7f é').add_list("", [{"k k": 1, "é": [1.5, -2e-30]}])
+    odd = [{"k k": 1, "é": [1.5, -2e-30]}]
+    space = Space().add_value('a "b"', 'q"\\\n\t\x00\x7f é').add_list(" x.y ", odd)
     again = Space.from_toml(space.to_toml())
     assert again == space
     assert again.fingerprint() == space.fingerprint()
@@ -845,7 +846,7 @@ TOML_VALUES = st.recursive(
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(TEXT, inner, max_size=3),
     max_leaves=8,
 )
-NAMES = st.text(min_size=1, max_size=6)
+NAMES = st.text(min_size=1, max_size=6).filter(str.strip)  # a blank name is refused
 
 
 @st.composite
@@ -1072,3 +1073,9 @@ def test_rows_agree_with_indexing_for_full_and_sampled_grids() -> None:
     assert list(grid.rows(["s", "a"])) == expected
     assert list(grid.rows(["s", "a"], [1, 7])) == [expected[1], expected[7]]
     assert [values for _, values, _ in grid.rows([])] == [()] * 12
+
+
+def test_a_parameter_needs_a_name() -> None:
+    with pytest.raises(SpaceError) as e:
+        Space(source="s.toml").add_list(" ", [1])
+    assert str(e.value) == 's.toml: [" "] a parameter needs a name (got an empty one)'

@@ -511,7 +511,8 @@ def fails_well(e: SpaceError, source: str, names: set[str]) -> None:
         ), text
     else:
         assert text.startswith(f"{source}: [{e.param}] "), text
-        assert e.param in names, (e.param, names)
+        # A name that cannot stand as itself (an empty one) is shown quoted.
+        assert e.param in names | {f'"{n}"' for n in names}, (e.param, names)
 
 
 def names_in(text: str) -> set[str]:
