@@ -4,6 +4,7 @@ each finished slot scored, and what a failure teaches the optimizer."""
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Sequence
 
 from pytest_exp.study.backend import Optimizer
@@ -23,9 +24,11 @@ def objective_value(record: TrialRecord) -> float | None:
 class Study:
     """Hands out points for trial slots and learns from their results.
 
-    Failure policy: a trial that fails, crashes or reports a NaN/infinite objective is told the
-    worst objective observed so far (held back until a first success gives one), so the
-    optimizer steers away from failing regions instead of proposing them again.
+    Failure policy: a trial that fails, crashes or reports a NaN/infinite objective is told a value
+    worse than every success so far (:meth:`failure_value`), so the optimizer steers away from
+    failing regions. Telling the worst success instead made a failure as good as the best while
+    there was one success, and drew the optimizer into the failing region. Failures wait for a
+    first success, which gives the penalty its scale.
     """
 
     def __init__(self, key: str, objective: Objective | None, budget: int, optimizer: Optimizer) -> None:
@@ -35,13 +38,14 @@ class Study:
         self.optimizer = optimizer
         self.assigned: dict[int, Point] = {}
         self.finished: dict[int, float | None] = {}
-        self._observed: list[float] = []  # what the optimizer was told, signed to minimize
-        self._failed: list[Point] = []
+        self._best = math.inf  # of the successes told, signed to minimize; failures never move them
+        self._worst = -math.inf
+        self._failed: list[Point] = []  # not told yet: no success so far
 
     def replay(self, history: Sequence[tuple[int, Point, float | None]]) -> None:
         """Earlier trials of this study (index, params, objective or None when failed), in order."""
         good = [(p, y) for _, p, y in history if y is not None and math.isfinite(y)]
-        self._tell([p for p, _ in good], [self._sign(y) for _, y in good])
+        self._tell_successes([p for p, _ in good], [self._sign(y) for _, y in good])
         for i, p, y in history:
             self.assigned[i] = p
             self.finished[i] = y
@@ -65,22 +69,35 @@ class Study:
         if value is None or not math.isfinite(value):
             self._failed.append(point)
         else:
-            self._tell([point], [self._sign(value)])
+            self._tell_successes([point], [self._sign(value)])
         self._tell_failures()
 
-    def _tell(self, points: Sequence[Point], values: Sequence[float]) -> None:
+    def failure_value(self) -> float | None:
+        """What a failure is told, signed to minimize: the worst success plus half the successes'
+        range (half the worst's magnitude, or 0.5, while they are all equal); None before any
+        success. Only successes count, so failures never raise the penalty for one another."""
+        if self._worst == -math.inf:
+            return None
+        worst = self._worst
+        spread = worst - self._best or abs(worst) or 1.0
+        # At least the next float up (a small spread can round away on a large worst), at most the
+        # largest finite float (what optimizers accept).
+        return min(max(worst + spread / 2, math.nextafter(worst, math.inf)), sys.float_info.max)
+
+    def _tell_successes(self, points: Sequence[Point], values: Sequence[float]) -> None:
         if points:
             self.optimizer.tell(points, values)
-            self._observed += values
+            self._best = min(self._best, *values)
+            self._worst = max(self._worst, *values)
 
     def _sign(self, value: float) -> float:
         return -value if self.objective is not None and self.objective.direction == "max" else value
 
     def _tell_failures(self) -> None:
-        if self._failed and self._observed:
-            worst = max(self._observed)
+        value = self.failure_value()
+        if self._failed and value is not None:
             failed, self._failed = self._failed, []
-            self._tell(failed, [worst] * len(failed))
+            self.optimizer.tell(failed, [value] * len(failed))
 
     def best(self) -> tuple[int, float] | None:
         done = [(i, y) for i, y in self.finished.items() if y is not None and math.isfinite(y)]
