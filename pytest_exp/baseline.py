@@ -11,14 +11,25 @@ Comparison
     compared with the mean over the baseline's runs of that configuration. The spread is *not*
     used: a tolerance is a fixed allowance chosen by the user, not a statistical test, so a gate
     gives the same answer for the same numbers whatever the number of repeats.
+
+Matching
+    An entry belongs to a test by its function's node id and its configuration id (a hash of the
+    params). Node ids are relative to pytest's rootdir, which moves when pytest finds it from other
+    arguments (``--exp-baseline PATH`` with a space, PATH outside the project, is read as a test
+    path while the rootdir is chosen): a function the baseline lacks matches the baseline's
+    function whose node id ends with the same path segments, the longest such match winning
+    (:meth:`Baseline.resolve`); two equally long ones are refused (:class:`AmbiguousMatch`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import math
 import os
+import re
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
@@ -37,21 +48,29 @@ UPDATE_FLAG = "--exp-update-baseline"
 IGNORED = ("skipped", "running")
 """Statuses of trials that measured nothing: neither saved nor compared."""
 
-Status = Literal["regression", "improved", "within", "missing-config", "missing-metric", "new-metric"]
+Status = Literal[
+    "regression", "improved", "within", "changed", "missing-config", "missing-metric", "new-metric"
+]
 VERDICT_STATUSES: tuple[Status, ...] = (
     "regression",
     "improved",
     "within",
+    "changed",
     "missing-config",
     "missing-metric",
     "new-metric",
 )
 WARNINGS: tuple[Status, ...] = ("missing-config", "missing-metric", "new-metric")
 """Statuses that warn by default and fail with ``strict``."""
+# ``changed`` (a ``report`` metric that moved beyond its allowance) warns too, and never fails.
 
 
 class BaselineError(ValueError):
     """A baseline file that cannot be read or does not fit the run; the message names the file."""
+
+
+class AmbiguousMatch(BaselineError):
+    """A test whose node id matches two of the baseline's test functions equally well."""
 
 
 # --------------------------------------------------------------------------- the baseline file
@@ -79,6 +98,42 @@ class Baseline:
     """Each test function's space fingerprint."""
     entries: dict[tuple[str, str], list[BaselineEntry]] = field(default_factory=dict)
     format: int = FORMAT_VERSION
+    _resolved: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+
+    def functions(self) -> list[str]:
+        """The test functions the baseline knows (a fingerprint or an entry), sorted."""
+        return sorted(set(self.tests) | {function for function, _ in self.entries})
+
+    def resolve(self, function: str) -> str:
+        """The baseline's name for this run's test function ``function``: itself when the baseline
+        has it; else the baseline's function whose node id ends with the same path segments as
+        ``function`` (or whose node id ``function``'s ends with), the longest match winning;
+        else ``function`` (the baseline does not know it).
+
+        Raises :class:`AmbiguousMatch` when two of the baseline's functions match equally well
+        (``test_a.py::test_f`` against ``x/test_a.py::test_f`` and ``y/test_a.py::test_f``)."""
+        found = self._resolved.get(function)
+        if found is None:
+            found = self._resolved[function] = self._resolve(function)
+        return found
+
+    def _resolve(self, function: str) -> str:
+        known = self.functions()
+        if function in known:
+            return function
+        wanted = _segments(function)
+        scores = {name: _related(_segments(name), wanted) for name in known}
+        best = max(scores.values(), default=0)
+        winners = [name for name, score in scores.items() if score == best and best]
+        if len(winners) > 1:
+            path = self.path
+            raise AmbiguousMatch(
+                f"{path}: {function} matches {len(winners)} tests of the baseline equally well "
+                f"({', '.join(winners)}): pytest's rootdir is not the one the baseline was saved "
+                f"from; run pytest from that rootdir (giving the file as --exp-baseline={path}), or "
+                f"rewrite the baseline with --exp-baseline={path} {UPDATE_FLAG}"
+            )
+        return winners[0] if winners else function
 
     def means(self, function: str, config_id: str) -> dict[str, float]:
         """Each metric's mean over the configuration's saved runs that reported it."""
@@ -87,6 +142,20 @@ class Baseline:
             for name, value in entry.metrics.items():
                 values.setdefault(name, []).append(value)
         return {name: summarize(values[name]).mean for name in sorted(values)}
+
+
+def _segments(nodeid: str) -> list[str]:
+    """A node id's path segments: ``a/b.py::C::f[x/y]`` gives ``a``, ``b.py``, ``C``, ``f[x/y]``."""
+    head, bracket, ids = nodeid.partition("[")
+    parts = re.split(r"/|::", head)
+    parts[-1] += bracket + ids
+    return parts
+
+
+def _related(a: Sequence[str], b: Sequence[str]) -> int:
+    """How many trailing segments ``a`` and ``b`` share when one ends with the whole other; else 0."""
+    short, long = (a, b) if len(a) <= len(b) else (b, a)
+    return len(short) if list(long[len(long) - len(short) :]) == list(short) else 0
 
 
 def _dumps(data: Any) -> str:
@@ -121,6 +190,7 @@ def render_baseline(
     ]
     tests = dict(fingerprints)
     if keep is not None:
+        keep = _renamed(keep, tests)
         measured = {(e.function, e.config_id) for e in entries}
         changed = {f for f, saved in keep.tests.items() if f in tests and tests[f] != saved}
         for (function, config_id), saved_runs in keep.entries.items():
@@ -148,6 +218,31 @@ def render_baseline(
             )
         )
     return "\n".join(lines) + "\n"
+
+
+def _renamed(baseline: Baseline, functions: Iterable[str]) -> Baseline:
+    """``baseline`` with each function that one of ``functions`` resolves to under a moved rootdir
+    renamed to it (an update from another rootdir replaces those entries, not adds to them)."""
+    renames: dict[str, str] = {}
+    for function in functions:
+        try:
+            name = baseline.resolve(function)
+        except AmbiguousMatch:
+            continue  # both stay; this run's entries are added under its own name
+        if name != function and name not in renames:
+            renames[name] = function
+    if not renames:
+        return baseline
+    renamed = Baseline(
+        path=baseline.path,
+        seed=baseline.seed,
+        versions=baseline.versions,
+        tests={renames.get(f, f): fingerprint for f, fingerprint in baseline.tests.items()},
+    )
+    for (function, config_id), runs in baseline.entries.items():
+        name = renames.get(function, function)
+        renamed.entries[name, config_id] = [dataclasses.replace(e, function=name) for e in runs]
+    return renamed
 
 
 def write_baseline(
@@ -221,11 +316,44 @@ def parse_baseline(text: str, path: str) -> Baseline:
     return baseline
 
 
+class _Overflow(Exception):
+    """A number literal beyond float range: ``1e999`` (read as infinite), or an integer no metric
+    can be (``record_metric`` refuses those, and a mean of one overflows)."""
+
+
+def _float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise _Overflow(text)
+    return value
+
+
+def _int(text: str) -> int:
+    if len(text.lstrip("-")) > len(str(int(sys.float_info.max))):
+        raise _Overflow(text)  # before int(): Python refuses to read over 4300 digits
+    value = int(text)
+    if abs(value) > sys.float_info.max:
+        raise _Overflow(text)
+    return value
+
+
+# NaN and the infinities as other tools spell them (nan, inf, -inf): not JSON, nor what the writer writes.
+_NON_FINITE = re.compile(r"[-+]?(nan|inf)", re.IGNORECASE)
+
+
 def _object(line: str, path: str, number: int) -> dict[str, Any]:
     try:
-        data = json.loads(line)
+        data = json.loads(line, parse_float=_float, parse_int=_int)
     except json.JSONDecodeError as e:
-        raise BaselineError(f"{path}:{number}: bad JSON ({e.msg} at column {e.colno})") from None
+        hint = ""
+        if _NON_FINITE.match(line, e.pos):
+            hint = ": a value that is not finite is written NaN, Infinity or -Infinity"
+        raise BaselineError(f"{path}:{number}: bad JSON ({e.msg} at column {e.colno}){hint}") from None
+    except _Overflow as e:
+        raise BaselineError(
+            f"{path}:{number}: number {e!s:.40} is beyond float range (an infinite value is "
+            "written Infinity or -Infinity)"
+        ) from None
     if not isinstance(data, dict):
         raise BaselineError(f"{path}:{number}: expected a JSON object, got {type(data).__name__}")
     return data
@@ -263,7 +391,8 @@ class Verdict:
 
     ``change`` is ``(value - baseline) / |baseline|``, None where that is undefined (a missing
     side, a zero or non-finite baseline). ``failed`` says whether the verdict fails the test:
-    a regression always, a missing or new entry only when the comparison was strict.
+    a regression always, a missing or new entry only when the comparison was strict, ``changed``
+    (a ``report`` metric) never.
     """
 
     function: str
@@ -279,17 +408,22 @@ class Verdict:
     failed: bool = False
 
     def message(self) -> str:
-        """One line: ``loss: 0.412 vs baseline 0.39 (+5.6%), worse than allowed (min, 2%)``."""
+        """One line: ``loss: 0.412 vs baseline 0.39 (+5.6%), worse than allowed (min, 2%)``.
+
+        Only a direction that says which way is worse (``min``, ``max``) calls a change worse;
+        ``any`` says ``changed by more than allowed``, ``report`` says ``changed``."""
         if self.status == "missing-config":
             return f"configuration {canonical_json(self.params)} is not in the baseline"
         if self.status == "missing-metric":
             return f"{self.metric}: not reported (baseline {format_number(self.baseline)})"
         if self.status == "new-metric":
             return f"{self.metric}: {format_number(self.value)}, not in the baseline"
+        sided = self.tolerance.split(",")[0] in ("min", "max")
         outcome = {
-            "regression": "worse than allowed",
+            "regression": "worse than allowed" if sided else "changed by more than allowed",
             "improved": "better beyond",
             "within": "within",
+            "changed": "changed",
         }[self.status]
         return (
             f"{self.metric}: {format_number(self.value)} vs baseline {format_number(self.baseline)} "
@@ -312,20 +446,28 @@ def _both_nan(a: float, b: float) -> bool:
 
 
 def judge(value: float, baseline: float, tolerance: Tolerance) -> Status:
-    """``regression``, ``improved`` or ``within`` for one mean against its baseline mean.
+    """``regression``, ``improved`` or ``within`` for one mean against its baseline mean
+    (``changed`` or ``within`` for a ``report`` tolerance, which never fails).
 
     Equal values (NaN against NaN included) are within. A NaN value against a number is a
     regression; a number against a NaN baseline is an improvement (``any``: a regression).
     Otherwise a change worse than the allowance is a regression, a change better than it an
     improvement, anything between within; the comparison is strict, so a change of exactly the
-    allowance passes.
+    allowance passes. ``report`` judges as ``any`` does and says ``changed`` for a regression.
     """
+    status = _judge(value, baseline, tolerance)
+    if tolerance.direction == "report" and status == "regression":
+        return "changed"
+    return status
+
+
+def _judge(value: float, baseline: float, tolerance: Tolerance) -> Status:
     if value == baseline or _both_nan(value, baseline):
         return "within"
     if math.isnan(value):
         return "regression"
     if math.isnan(baseline):
-        return "regression" if tolerance.direction == "any" else "improved"
+        return "improved" if tolerance.sided else "regression"
     worse = tolerance.worse_by(value, baseline)
     allowance = tolerance.allowance(baseline)
     if worse > allowance:
@@ -366,18 +508,20 @@ def compare(
     ignored. Each metric's mean over the runs that reported it (last values, whatever the trial's
     status, as in the report) is judged against the baseline's mean over its runs with
     :func:`tolerance_for`'s tolerance (see :func:`judge`). Metrics are listed by name, the
-    baseline's missing ones after them.
+    baseline's missing ones after them; an ``ignore`` metric gives no verdict of any kind.
 
     - ``missing-config``: the configuration is not in the baseline (one verdict, ``metric`` None);
     - ``new-metric``: a metric reported now that the baseline's configuration lacks;
     - ``missing-metric``: a metric in the baseline's configuration that no run reported now.
 
     These warn, or fail with ``strict``. Configurations saved but not run now (deselected with
-    ``-k``, say) give no verdict: a partial run is not a regression. A function the baseline does
-    not know gives ``missing-config`` for every configuration.
+    ``-k``, say) give no verdict: a partial run is not a regression. The function's entries are
+    the baseline's of :meth:`Baseline.resolve`; a function the baseline does not know gives
+    ``missing-config`` for every configuration.
 
     Raises :class:`BaselineError` when the baseline was saved for another space of this function
-    (a different ``fingerprint``): its configurations no longer mean the same thing.
+    (a different ``fingerprint``): its configurations no longer mean the same thing; and
+    :class:`AmbiguousMatch` when two of its functions match this one equally well.
     """
     functions = list(dict.fromkeys(r.function for r in records))
     if len(functions) > 1:
@@ -385,39 +529,49 @@ def compare(
     if not functions:
         return []
     function = functions[0]
-    saved = baseline.tests.get(function)
+    name = baseline.resolve(function)
+    saved = baseline.tests.get(name)
     if saved is not None and saved != fingerprint:
-        raise fingerprint_error(baseline.path, function, saved, fingerprint)
+        raise fingerprint_error(baseline.path, name, saved, fingerprint)
     groups: dict[str, list[TrialRecord]] = {}
     for record in records:
         if record.status not in IGNORED:
             groups.setdefault(record.config_id, []).append(record)
+    rules: dict[str, Tolerance] = {}
+
+    def rule(metric: str) -> Tolerance:
+        if metric not in rules:
+            rules[metric] = tolerance_for(metric, per_test, defaults, objective)
+        return rules[metric]
+
     verdicts: list[Verdict] = []
     for config_id, trials in groups.items():
         of_config = functools.partial(Verdict, function, config_id, dict(trials[0].params))
-        if (function, config_id) not in baseline.entries:
+        if (name, config_id) not in baseline.entries:
             verdicts.append(of_config(status="missing-config", failed=strict))
             continue
-        saved_means = baseline.means(function, config_id)
+        saved_means = {
+            m: v for m, v in baseline.means(name, config_id).items() if rule(m).direction != "ignore"
+        }
         values: dict[str, list[float]] = {}
         for trial in trials:
-            for name, value in trial.last().items():
-                values.setdefault(name, []).append(float(value))
-        for name in sorted(values):
-            rule = tolerance_for(name, per_test, defaults, objective)
-            tolerance = str(rule)
-            mean = summarize(values[name]).mean
-            if name not in saved_means:
+            for metric, value in trial.last().items():
+                if rule(metric).direction != "ignore":
+                    values.setdefault(metric, []).append(float(value))
+        for metric in sorted(values):
+            tolerance = str(rule(metric))
+            mean = summarize(values[metric]).mean
+            if metric not in saved_means:
                 new = of_config(
-                    metric=name, value=mean, tolerance=tolerance, status="new-metric", failed=strict
+                    metric=metric, value=mean, tolerance=tolerance, status="new-metric", failed=strict
                 )
                 verdicts.append(new)
                 continue
-            reference = saved_means[name]
-            status = judge(mean, reference, rule)
+            reference = saved_means[metric]
+            status = judge(mean, reference, rule(metric))
             verdicts.append(
                 of_config(
-                    metric=name,
+                    metric=metric,
                     value=mean,
                     baseline=reference,
                     change=relative_change(mean, reference),
@@ -426,13 +580,12 @@ def compare(
                     failed=status == "regression",
                 )
             )
-        for name in sorted(set(saved_means) - set(values)):
-            tolerance = str(tolerance_for(name, per_test, defaults, objective))
+        for metric in sorted(set(saved_means) - set(values)):
             verdicts.append(
                 of_config(
-                    metric=name,
-                    baseline=saved_means[name],
-                    tolerance=tolerance,
+                    metric=metric,
+                    baseline=saved_means[metric],
+                    tolerance=str(rule(metric)),
                     status="missing-metric",
                     failed=strict,
                 )

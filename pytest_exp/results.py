@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_exp import worker
+from pytest_exp import settings, worker
 from pytest_exp.messages import ATTR, TrialStarted, decode
 from pytest_exp.session import ExpSession
 from pytest_exp.study.proposer import Proposer
@@ -45,7 +45,8 @@ class Results:
 
             source = session.shown(session.baseline_path) if session.baseline_path is not None else ""
             enforce = not session.updating_baseline
-            self.gate = Gate(session.baseline, source, session.tolerances(), enforce=enforce)
+            show = settings.resolve("baseline_show", session.cli, {}, session.ini)
+            self.gate = Gate(session.baseline, source, session.tolerances(), enforce=enforce, show=show)
 
     def _start(self, test: str, data: TrialStarted) -> TrialRecord:
         # One list for every record of a worker's GPUs: each object kept slows every full GC.

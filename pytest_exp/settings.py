@@ -322,12 +322,20 @@ SETTINGS = (
     ),
     Setting(
         "tolerance",
-        f"how far metrics may move towards worse, {SPEC_FORM}, comma-separated; "
-        "a marker's specs beat these for its test (default: the objective's direction, exact; "
-        "any other metric: any change fails).",
+        f"how far metrics may move towards worse, {SPEC_FORM}, comma-separated; DIRECTION is min, "
+        "max, any, report (never fails) or ignore; a marker's specs beat these for its test "
+        "(default: the objective's direction, exact; any other metric: report).",
         tolerance_setting,
         metavar="SPECS",
         marker=tolerance_setting,
+    ),
+    Setting(
+        "baseline_show",
+        "which verdicts the baseline comparison lists: failures (default: those that fail, and "
+        "missing or new entries) or all.",
+        choice("failures", "all"),
+        default="failures",
+        metavar="failures|all",
     ),
     Setting(
         "baseline_strict",

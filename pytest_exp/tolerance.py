@@ -1,4 +1,4 @@
-"""The tolerance grammar of baseline comparisons: how far a metric may move towards worse.
+"""The tolerance grammar of baseline comparisons: how far a metric may move before it fails.
 
 Pure Python. A tolerance setting is a comma-separated list of ``NAME:DIRECTION[:ALLOWANCE]`` specs,
 modeled on pytest-benchmark's ``--benchmark-compare-fail=mean:5%``::
@@ -7,17 +7,24 @@ modeled on pytest-benchmark's ``--benchmark-compare-fail=mean:5%``::
     accuracy:max:0.01      accuracy may drop by 0.01
     loss:min:2%+0.001      loss may grow by 2% of the baseline or by 0.001, whichever is larger
     *:min:5%               every metric without a spec of its own
-    n_params:any           any change at all is a regression (no better side)
+    n_params:any           any change at all fails (no better side)
+    train_seconds:report   compared and listed, never fails (changes beyond an allowance warn)
+    train_seconds:report:50%  the same, with changes up to 50% counted as within
+    seed_used:ignore       not compared at all: no verdict, not even for a missing value
 
 ``NAME`` is a metric name or ``*``; it may itself contain colons (it is everything before the
 direction) but not commas. ``DIRECTION`` is ``min`` (lower is better), ``max`` (higher is
-better) or ``any`` (a change either way is worse). ``ALLOWANCE`` is a percentage of the
-baseline's magnitude, an absolute amount, or both joined by ``+``; left out, it is 0 (exact).
+better), ``any`` (a change either way fails), ``report`` (a change either way is shown, and
+never fails) or ``ignore`` (no comparison; it takes no allowance). ``ALLOWANCE`` is a
+percentage of the baseline's magnitude, an absolute amount, or both joined by ``+``; left out,
+it is 0 (exact).
 
-With both parts, the allowance is ``max(relative * |baseline|, absolute)``: a change is a
-regression only when it exceeds both the relative and the absolute allowance. The absolute
-part keeps a relative tolerance meaningful near 0, where any percentage of the baseline
-vanishes.
+With both parts, the allowance is ``max(relative * |baseline|, absolute)``: a change fails only
+when it exceeds both the relative and the absolute allowance. The absolute part keeps a
+relative tolerance meaningful near 0, where any percentage of the baseline vanishes.
+
+A metric no spec covers (neither its own nor ``*``) is judged by the objective's direction,
+exact, when it is the test's objective, and is ``report`` otherwise (:func:`tolerance_for`).
 """
 
 from __future__ import annotations
@@ -31,8 +38,9 @@ from pytest_exp.trial import Objective
 
 SPEC_FORM = "NAME:DIRECTION[:ALLOWANCE] (e.g. loss:min:2%, accuracy:max:0.01, loss:min:2%+0.001)"
 WILDCARD = "*"
-DIRECTIONS = ("min", "max", "any")
-Direction = Literal["min", "max", "any"]
+DIRECTIONS = ("min", "max", "any", "report", "ignore")
+Direction = Literal["min", "max", "any", "report", "ignore"]
+DIRECTION_CHOICES = "min, max, any, report or ignore"
 
 
 @dataclass(frozen=True)
@@ -40,7 +48,8 @@ class Tolerance:
     """How far a metric may move towards worse before it is a regression.
 
     ``relative`` is a fraction of the baseline's magnitude (``2%`` is 0.02); ``absolute`` is in
-    the metric's units. The allowance is the larger of the two.
+    the metric's units. The allowance is the larger of the two. ``report`` measures a change
+    either way, as ``any`` does, but never fails; ``ignore`` is not compared at all.
     """
 
     direction: Direction = "any"
@@ -51,8 +60,14 @@ class Tolerance:
         """How much worse than ``baseline`` a value may be and still pass."""
         return max(self.relative * abs(baseline), self.absolute)
 
+    @property
+    def sided(self) -> bool:
+        """Whether the direction says which way is worse (``min``, ``max``)."""
+        return self.direction in ("min", "max")
+
     def worse_by(self, value: float, baseline: float) -> float:
-        """How much worse ``value`` is than ``baseline`` (negative: better; ``any``: never negative)."""
+        """How much worse ``value`` is than ``baseline`` (negative: better; unsided: the size of
+        the change, never negative)."""
         if self.direction == "min":
             return value - baseline
         if self.direction == "max":
@@ -68,18 +83,23 @@ class Tolerance:
         return "+".join(self._parts()) or "0"
 
     def spec(self, name: str) -> str:
-        """The spec that parses back into this tolerance: ``loss:min:2%``."""
+        """The spec that parses back into this tolerance: ``loss:min:2%``, ``n:ignore``."""
+        if self.direction == "ignore":
+            return f"{name}:ignore"
         return f"{name}:{self.direction}:{self.allowance_text()}"
 
     def __str__(self) -> str:
-        """``min, 2%``; ``min, 2% or 0.001``; ``any, exact``."""
+        """``min, 2%``; ``min, 2% or 0.001``; ``any, exact``; ``report, exact``; ``ignore``."""
+        if self.direction == "ignore":
+            return "ignore"
         return f"{self.direction}, {' or '.join(self._parts()) or 'exact'}"
 
 
-DEFAULT_TOLERANCE = Tolerance("any", 0.0, 0.0)
-"""For a metric no spec covers: any change is a regression. A guessed direction could let a real
-regression pass as an improvement (a falling accuracy read as ``min``); this default fails loudly
-instead, and passes only an unchanged value, which a seeded, deterministic run reproduces."""
+DEFAULT_TOLERANCE = Tolerance("report", 0.0, 0.0)
+"""For a metric no spec covers that is not the test's objective: compared and listed, never
+failing. Nothing says which way such a metric is better (a guessed direction could pass a falling
+accuracy as an improvement, or call a faster fit time worse), and failing on any change makes the
+gate fail on noise (timings); a metric that should gate gets a spec."""
 
 
 def parse_tolerances(text: str) -> dict[str, Tolerance]:
@@ -120,7 +140,7 @@ def _parse_spec(spec: str) -> tuple[str, Tolerance]:
     if parts[-1].strip().lower() in DIRECTIONS:
         name, direction, allowance = ":".join(parts[:-1]), parts[-1], ""
     elif len(parts) == 2:
-        raise bad(f"direction must be min, max or any (expected {SPEC_FORM})")
+        raise bad(f"direction must be {DIRECTION_CHOICES} (expected {SPEC_FORM})")
     else:
         name, direction, allowance = ":".join(parts[:-2]), parts[-2], parts[-1]
     name = name.strip()
@@ -128,17 +148,18 @@ def _parse_spec(spec: str) -> tuple[str, Tolerance]:
     if not name:
         raise bad("missing metric name (use * for every metric)")
     if direction not in DIRECTIONS:
-        raise bad("direction must be min, max or any")
+        raise bad(f"direction must be {DIRECTION_CHOICES}")
+    if direction == "ignore" and allowance.strip():
+        raise bad("ignore takes no allowance (the metric is not compared)")
     relative, absolute = _parse_allowance(allowance.strip(), bad)
     return name, Tolerance(_direction(direction), relative, absolute)
 
 
+_BY_NAME: dict[str, Direction] = {"min": "min", "max": "max", "report": "report", "ignore": "ignore"}
+
+
 def _direction(text: str) -> Direction:
-    if text == "min":
-        return "min"
-    if text == "max":
-        return "max"
-    return "any"
+    return _BY_NAME.get(text, "any")
 
 
 def _parse_allowance(text: str, bad: Callable[[str], ValueError]) -> tuple[float, float]:
@@ -182,7 +203,7 @@ def tolerance_for(
     3. the test's ``*`` spec;
     4. the command-line/ini ``*`` spec;
     5. the objective's direction with an exact allowance, when ``metric`` is the objective;
-    6. :data:`DEFAULT_TOLERANCE` (any change fails).
+    6. :data:`DEFAULT_TOLERANCE` (``report``: compared and listed, never failing).
 
     A named spec beats a wildcard at any level: ``*`` is a blanket guess, a name is a statement
     about this metric (a test's ``*:max:1%`` must not turn a command line's ``loss:min`` around).

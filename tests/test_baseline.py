@@ -64,6 +64,11 @@ def test_parse_defaults_and_spelling() -> None:
     assert parse_tolerances("  ") == {}
     assert parse_tolerances("loss:MIN") == {"loss": Tolerance("min", 0.0, 0.0)}
     assert parse_tolerances("n:any:1") == {"n": Tolerance("any", 0.0, 1.0)}
+    assert parse_tolerances("t:report, s:IGNORE, u:report:5%") == {
+        "t": Tolerance("report", 0.0, 0.0),
+        "s": Tolerance("ignore", 0.0, 0.0),
+        "u": Tolerance("report", 0.05, 0.0),
+    }
     assert parse_tolerances("loss:min:0.001+2%") == {"loss": Tolerance("min", 0.02, 0.001)}
     assert parse_tolerances("loss:min:1e-3") == {"loss": Tolerance("min", 0.0, 0.001)}
     # a metric name may contain colons: it is everything before the direction
@@ -76,11 +81,15 @@ def test_parse_defaults_and_spelling() -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("loss:down:2%", "bad tolerance 'loss:down:2%': direction must be min, max or any"),
+        ("loss:down:2%", "bad tolerance 'loss:down:2%': direction must be min, max, any, report or ignore"),
         (
             "loss:2%",
-            "bad tolerance 'loss:2%': direction must be min, max or any (expected NAME:DIRECTION[:ALLOWANCE] "
-            "(e.g. loss:min:2%, accuracy:max:0.01, loss:min:2%+0.001))",
+            "bad tolerance 'loss:2%': direction must be min, max, any, report or ignore (expected "
+            "NAME:DIRECTION[:ALLOWANCE] (e.g. loss:min:2%, accuracy:max:0.01, loss:min:2%+0.001))",
+        ),
+        (
+            "train_seconds:ignore:2%",
+            "bad tolerance 'train_seconds:ignore:2%': ignore takes no allowance (the metric is not compared)",
         ),
         (
             "loss",
@@ -134,14 +143,20 @@ def test_tolerance_texts_and_spec_round_trip() -> None:
     assert str(both) == "min, 2% or 0.001"
     assert str(Tolerance("max", 0.0, 0.01)) == "max, 0.01"
     assert str(Tolerance("min", 0.07, 0.0)) == "min, 7%"
-    assert str(DEFAULT_TOLERANCE) == "any, exact"
+    assert str(Tolerance("any")) == "any, exact"
+    assert str(DEFAULT_TOLERANCE) == "report, exact"
+    assert str(Tolerance("report", 0.5)) == "report, 50%"
+    assert str(Tolerance("ignore")) == "ignore"
     assert both.spec("loss") == "loss:min:2%+0.001"
-    assert DEFAULT_TOLERANCE.spec("n") == "n:any:0"
+    assert DEFAULT_TOLERANCE.spec("n") == "n:report:0"
+    assert Tolerance("ignore").spec("n") == "n:ignore"
     for tolerance in (
         both,
         Tolerance("max", 0.07, 0.0),
         Tolerance("any", 0.0, 0.0),
         Tolerance("min", 0.001, 3),
+        Tolerance("report", 0.1, 0.0),
+        Tolerance("ignore"),
     ):
         assert parse_tolerances(tolerance.spec("m")) == {"m": tolerance}
 
@@ -168,7 +183,8 @@ def test_tolerance_precedence() -> None:
 
 
 def test_tolerance_fallbacks() -> None:
-    assert tolerance_for("acc", None, None) == DEFAULT_TOLERANCE == Tolerance("any", 0.0, 0.0)
+    # a metric with no spec and no wildcard is reported, never gated; the objective keeps its direction
+    assert tolerance_for("acc", None, None) == DEFAULT_TOLERANCE == Tolerance("report", 0.0, 0.0)
     assert tolerance_for("acc", None, None, Objective("acc", "max")) == Tolerance("max", 0.0, 0.0)
     assert tolerance_for("loss", None, None, Objective("acc", "max")) == DEFAULT_TOLERANCE
     # a wildcard spec beats the objective: it was given, the objective's direction was inferred
@@ -204,6 +220,14 @@ def test_tolerance_fallbacks() -> None:
         (math.nan, math.nan, Tolerance("min"), "within"),
         (math.inf, 1.0, Tolerance("min", 0.5), "regression"),
         (math.inf, math.inf, Tolerance("min"), "within"),
+        # report: judged as any is, a change beyond the allowance is "changed" (never a regression)
+        (0.2079, 0.3907, Tolerance("report"), "changed"),
+        (0.5, 0.3907, Tolerance("report"), "changed"),
+        (0.39, 0.39, Tolerance("report"), "within"),
+        (0.92, 0.9, Tolerance("report", 0.0, 0.05), "within"),
+        (math.nan, 1.0, Tolerance("report"), "changed"),
+        (1.0, math.nan, Tolerance("report"), "changed"),
+        (math.nan, math.nan, Tolerance("report"), "within"),
     ],
 )
 def test_judge(value: float, reference: float, tolerance: Tolerance, expected: str) -> None:
@@ -257,7 +281,7 @@ def test_compare_messages_and_direction() -> None:
     assert [v.message() for v in verdicts] == [
         "accuracy: 0.95 vs baseline 0.9 (+5.6%), better beyond (max, 0.01)",
         "loss: 0.3 vs baseline 0.39 (-23.1%), better beyond (min, 2%)",
-        "n: 1000 vs baseline 1000 (+0.0%), within (any, exact)",
+        "n: 1000 vs baseline 1000 (+0.0%), within (report, exact)",
     ]
     assert not any(v.failed for v in verdicts)
     worse = [trial({"lr": 0.1}, loss=0.300, accuracy=0.85, n=1000)]
@@ -270,7 +294,33 @@ def test_compare_change_against_a_zero_baseline() -> None:
     saved = [trial({"lr": 0.1}, errors=0)]
     [verdict] = compare([trial({"lr": 0.1}, errors=2)], baseline_of(saved), FP)
     assert verdict.change is None
-    assert verdict.message() == "errors: 2 vs baseline 0 (+2), worse than allowed (any, exact)"
+    assert verdict.message() == "errors: 2 vs baseline 0 (+2), changed (report, exact)"
+    assert not verdict.failed
+    [gated] = compare(
+        [trial({"lr": 0.1}, errors=2)], baseline_of(saved), FP, defaults=parse_tolerances("*:any")
+    )
+    assert gated.message() == "errors: 2 vs baseline 0 (+2), changed by more than allowed (any, exact)"
+    assert gated.failed
+
+
+def test_a_metric_without_a_spec_is_reported_and_an_ignored_one_not_compared() -> None:
+    # The issue's case: a timing that fell by 47% is a change to show, neither worse nor a failure.
+    saved = [trial({"lr": 0.1}, loss=0.4, cv_fit_time=0.3907, seed_used=1, gone=1.0)]
+    now = [trial({"lr": 0.1}, loss=0.4, cv_fit_time=0.2079, seed_used=2, new=3.0)]
+    ignored = parse_tolerances("seed_used:ignore, gone:ignore, new:ignore")
+    verdicts = compare(
+        now, baseline_of(saved), FP, defaults=ignored, objective=Objective("loss", "min"), strict=True
+    )
+    assert [v.message() for v in verdicts] == [
+        "cv_fit_time: 0.2079 vs baseline 0.3907 (-46.8%), changed (report, exact)",
+        "loss: 0.4 vs baseline 0.4 (+0.0%), within (min, exact)",
+    ]
+    assert [v.failed for v in verdicts] == [False, False]
+    # strict still fails a report metric that went missing: presence is strict's, not the direction's
+    [missing] = compare(
+        [trial({"lr": 0.1}, loss=0.4)], baseline_of(saved[:1]), FP, defaults=ignored, strict=True
+    )[1:]
+    assert (missing.metric, missing.status, missing.failed) == ("cv_fit_time", "missing-metric", True)
 
 
 def test_per_test_tolerance_beats_defaults() -> None:
@@ -391,6 +441,9 @@ def test_write_read_round_trip_exact_text(tmp_path: Path) -> None:
 
 
 HEADER = '{"pytest-exp-baseline": 1, "seed": 1, "tests": {}, "versions": {}}'
+BIG = "1" + "0" * 400
+"""An integer beyond float range, as no writer writes it (record_metric refuses it)."""
+BEYOND = "is beyond float range (an infinite value is written Infinity or -Infinity)"
 ENTRY = '{"config": "c", "metrics": {"loss": 1}, "params": {}, "run": 1, "test": "t"}'
 
 
@@ -429,6 +482,29 @@ ENTRY = '{"config": "c", "metrics": {"loss": 1}, "params": {}, "run": 1, "test":
             "b.jsonl:2: metric 'loss' must be a number, got 'x'",
         ),
         (HEADER + "\n" + ENTRY + "\n" + ENTRY, "b.jsonl:3: run 1 of t [c] twice"),
+        # NaN and the infinities are read as the writer writes them; other spellings are not JSON
+        (
+            HEADER + '\n{"config": "c", "metrics": {"loss": nan}, "params": {}, "run": 1, "test": "t"}',
+            "b.jsonl:2: bad JSON (Expecting value at column 37): a value that is not finite is written "
+            "NaN, Infinity or -Infinity",
+        ),
+        (
+            HEADER + '\n{"config": "c", "metrics": {"loss": -inf}, "params": {}, "run": 1, "test": "t"}',
+            "b.jsonl:2: bad JSON (Expecting value at column 37): a value that is not finite is written "
+            "NaN, Infinity or -Infinity",
+        ),
+        # numbers no metric can be: JSON would read the first as infinite, the second overflows a mean
+        (
+            HEADER + '\n{"config": "c", "metrics": {"loss": 1e999}, "params": {}, "run": 1, "test": "t"}',
+            "b.jsonl:2: number 1e999 " + BEYOND,
+        ),
+        (
+            HEADER
+            + '\n{"config": "c", "metrics": {"loss": '
+            + BIG
+            + '}, "params": {}, "run": 1, "test": "t"}',
+            "b.jsonl:2: number " + BIG[:40] + " " + BEYOND,
+        ),
     ],
 )
 def test_malformed_files(tmp_path: Path, text: str, message: str) -> None:
@@ -440,6 +516,23 @@ def test_malformed_files(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(BaselineError) as info:
         read_baseline(path)
     assert str(info.value) == message.replace("b.jsonl", str(path), 1)
+
+
+def test_what_the_writer_writes_that_is_not_finite_reads_back() -> None:
+    """NaN is a value the writer writes on purpose (a metric that was NaN, a space's NaN choice),
+    so the reader takes it, as it takes the infinities; NaN against NaN is within."""
+    records = [trial({"x": math.nan}, loss=math.nan, ppl=math.inf, gain=-math.inf)]
+    text = render_baseline(records, {TRAIN: FP}, 1, {})
+    assert '"metrics": {"gain": -Infinity, "loss": NaN, "ppl": Infinity}, "params": {"x": NaN}' in text
+    [entry] = parse_baseline(text, "b.jsonl").entries[TRAIN, "cfg-x=nan"]
+    assert math.isnan(entry.params["x"])
+    assert math.isnan(entry.metrics["loss"])
+    assert (entry.metrics["ppl"], entry.metrics["gain"]) == (math.inf, -math.inf)
+    assert statuses(compare(records, parse_baseline(text, "b.jsonl"), FP)) == [
+        ("gain", "within"),
+        ("loss", "within"),
+        ("ppl", "within"),
+    ]
 
 
 def test_unreadable_file(tmp_path: Path) -> None:

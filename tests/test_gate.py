@@ -87,7 +87,7 @@ def test_save_writes_a_sorted_baseline_and_an_identical_rerun_passes(pytester: p
         "rank    lr  layers  loss   acc  *fit_time  runs  baseline  status",
         "   4   0.1       2   0.2   0.9  *     1  within    passed",
         "baseline base.jsonl: 4 configurations, 8 verdicts: 8 within (passed)",
-        "  ok    lr=0.1, layers=1: acc: 0.9 vs baseline 0.9 (+0.0%), within (any, exact)",
+        "",
     )
 
 
@@ -107,8 +107,9 @@ def test_a_regression_beyond_tolerance_fails_that_configuration(
         "loss: 0.25 vs baseline 0.2 (+25.0%), worse than allowed (min, 10%)",
         "*pytest-exp*",
         "*   0.1       2  0.25   0.9  * regression  failed",
-        "baseline base.jsonl: 4 configurations, 8 verdicts: 1 regression, 7 within (1 failed)",
+        "baseline base.jsonl: 4 configurations, 8 verdicts: 1 regression, 7 within (1 configuration failed)",
         "  FAIL  lr=0.1, layers=2: loss: 0.25 vs baseline 0.2 (+25.0%), worse than allowed (min, 10%)",
+        "",
         f"FAILED {WORSE}{SUMMARY_REASON}",
     )
 
@@ -117,7 +118,7 @@ def test_a_change_within_tolerance_passes(pytester: pytest.Pytester, monkeypatch
     project(pytester)
     save(pytester)
     monkeypatch.setenv("LOSS_SHIFT", "0.002")  # +1%
-    result = compare(pytester, "--exp-tolerance", "loss:min:2%,acc:max")
+    result = compare(pytester, "--exp-tolerance", "loss:min:2%,acc:max", "--exp-baseline-show", "all")
     result.assert_outcomes(passed=4)
     expect(result, "  ok    lr=0.1, layers=2: loss: 0.202 vs baseline 0.2 (+1.0%), within (min, 2%)")
 
@@ -129,7 +130,7 @@ def test_an_improvement_passes_and_is_reported(
     save(pytester)
     monkeypatch.setenv("LOSS_SHIFT", "-0.1")
     monkeypatch.setenv("ACC_SHIFT", "0.05")
-    result = compare(pytester, "--exp-tolerance", "loss:min:10%,acc:max:0.01")
+    result = compare(pytester, "--exp-tolerance", "loss:min:10%,acc:max:0.01", "--exp-baseline-show=all")
     result.assert_outcomes(passed=4)
     expect(
         result,
@@ -154,19 +155,30 @@ def test_max_is_better_metrics_regress_downwards(
     )
 
 
-def test_without_a_spec_the_objective_is_exact_and_other_metrics_fail_on_any_change(
+def test_without_a_spec_the_objective_is_exact_and_other_metrics_are_reported(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     project(pytester)
     save(pytester)
-    monkeypatch.setenv("ACC_SHIFT", "0.01")  # better, but acc has no direction: any change fails
+    monkeypatch.setenv("ACC_SHIFT", "-0.01")  # acc has no direction: shown as changed, never failing
     monkeypatch.setenv("LOSS_SHIFT", "-0.01")  # the objective's direction says lower is better
-    result = compare(pytester)
-    result.assert_outcomes(failed=4)
+    result = compare(pytester, "--exp-baseline-show", "all")
+    result.assert_outcomes(passed=4)
     expect(
         result,
-        "  FAIL  lr=0.1, layers=1: acc: 0.91 vs baseline 0.9 (+1.1%), worse than allowed (any, exact)",
+        "baseline base.jsonl: 4 configurations, 8 verdicts: 1 improved, 4 changed, 3 within (passed)",
         "  ok    lr=0.1, layers=2: loss: 0.19 vs baseline 0.2 (-5.0%), better beyond (min, exact)",
+        "  warn  lr=0.1, layers=1: acc: 0.89 vs baseline 0.9 (-1.1%), changed (report, exact)",
+    )
+    monkeypatch.setenv("LOSS_SHIFT", "0.01")
+    worse = compare(pytester)
+    worse.assert_outcomes(passed=3, failed=1)
+    expect(
+        worse,
+        "baseline base.jsonl: 4 configurations, 8 verdicts: 1 regression, 4 changed, 3 within "
+        "(1 configuration failed)",
+        "  FAIL  lr=0.1, layers=2: loss: 0.21 vs baseline 0.2 (+5.0%), worse than allowed (min, exact)",
+        "",
     )
 
 
@@ -176,7 +188,7 @@ def test_a_marker_tolerance_beats_the_command_line_for_its_test(
     project(pytester, ', tolerance="loss:min:50%"')
     save(pytester)
     monkeypatch.setenv("LOSS_SHIFT", "0.05")
-    result = compare(pytester, "--exp-tolerance", "loss:min:10%,*:max")
+    result = compare(pytester, "--exp-tolerance", "loss:min:10%,*:max", "--exp-baseline-show", "all")
     result.assert_outcomes(passed=4)
     expect(result, "  ok    lr=0.1, layers=2: loss: 0.25 vs baseline 0.2 (+25.0%), within (min, 50%)")
 
@@ -186,11 +198,107 @@ def test_tolerances_from_the_ini_file_one_spec_per_line(
 ) -> None:
     project(pytester)
     save(pytester)
-    pytester.makeini("[pytest]\nexp_baseline = base.jsonl\nexp_tolerance =\n    loss:min:10%\n    acc:max\n")
+    pytester.makeini(
+        "[pytest]\nexp_baseline = base.jsonl\nexp_baseline_show = all\n"
+        "exp_tolerance =\n    loss:min:10%\n    acc:max\n"
+    )
     monkeypatch.setenv("LOSS_SHIFT", "0.01")
     result = pytester.runpytest()
     result.assert_outcomes(passed=4)
     expect(result, "  ok    lr=0.1, layers=2: loss: 0.21 vs baseline 0.2 (+5.0%), within (min, 10%)")
+
+
+def test_any_says_changed_and_only_a_direction_says_worse(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project(pytester)
+    save(pytester)
+    monkeypatch.setenv("ACC_SHIFT", "0.01")  # up, which any cannot call worse
+    result = compare(pytester, "--exp-tolerance", "acc:any")
+    result.assert_outcomes(failed=4)
+    expect(
+        result,
+        "worse than the baseline base.jsonl (1 run):",
+        "acc: 0.91 vs baseline 0.9 (+1.1%), changed by more than allowed (any, exact)",
+    )
+
+
+def test_a_report_metric_is_listed_and_never_fails(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project(pytester)
+    save(pytester)
+    monkeypatch.setenv("ACC_SHIFT", "-0.5")
+    result = compare(pytester, "--exp-tolerance", "acc:report:10%", "--exp-baseline-show", "all")
+    result.assert_outcomes(passed=4)
+    expect(
+        result,
+        "   1  0.01       1  0.01  0.49  *     1  changed   passed",
+        "baseline base.jsonl: 4 configurations, 8 verdicts: 4 changed, 4 within (passed)",
+        "  warn  lr=0.1, layers=1: acc: 0.4 vs baseline 0.9 (-55.6%), changed (report, 10%)",
+    )
+    monkeypatch.setenv("ACC_SHIFT", "-0.05")  # -5.6%: within the 10% a report allows
+    within = compare(pytester, "--exp-tolerance", "acc:report:10%", "--exp-baseline-show", "all")
+    expect(within, "  ok    lr=0.1, layers=1: acc: 0.85 vs baseline 0.9 (-5.6%), within (report, 10%)")
+
+
+def test_an_ignored_metric_gives_no_verdict_even_when_strict(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project(pytester, ', tolerance="acc:ignore"')
+    save(pytester)
+    monkeypatch.setenv("ACC_SHIFT", "5")
+    result = compare(pytester, "--exp-baseline-show", "all", "--exp-tolerance", "acc:max")
+    result.assert_outcomes(passed=4)  # the marker's ignore beats the command line's acc:max
+    expect(
+        result,
+        "baseline base.jsonl: 4 configurations, 4 verdicts: 4 within (passed)",
+        "  ok    lr=0.1, layers=1: loss: 0.1 vs baseline 0.1 (+0.0%), within (min, exact)",
+    )
+    assert "acc:" not in result.stdout.str()
+    pytester.makepyfile(test_train=TRAIN.format(options=', tolerance="acc:ignore"').replace('"acc"', '"f1"'))
+    renamed = compare(pytester, "--exp-baseline-strict", "--exp-tolerance", "f1:ignore")
+    renamed.assert_outcomes(passed=4)  # acc missing and f1 new: neither is compared
+    expect(renamed, "baseline base.jsonl: 4 configurations, 4 verdicts: 4 within (passed)", "")
+
+
+def test_only_failures_and_missing_entries_are_listed_unless_show_all(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project(pytester)
+    save(pytester, *LAYERS_1)
+    monkeypatch.setenv("ACC_SHIFT", "0.05")
+    result = compare(pytester, "--exp-tolerance", "acc:max")
+    result.assert_outcomes(passed=4)
+    lines = result.stdout.lines
+    title = lines.index(
+        "baseline base.jsonl: 4 configurations, 6 verdicts: 2 missing-config, 2 improved, 2 within (passed)"
+    )
+    assert lines[title + 1 : title + 4] == [
+        '  warn  lr=0.1, layers=2: configuration {"layers":2,"lr":0.1} is not in the baseline',
+        '  warn  lr=0.01, layers=2: configuration {"layers":2,"lr":0.01} is not in the baseline',
+        "",
+    ]
+    every = compare(pytester, "--exp-tolerance", "acc:max", "--exp-baseline-show", "all").stdout.lines
+    title = every.index(lines[title])
+    assert every[title + 1 : title + 8] == [
+        '  warn  lr=0.1, layers=2: configuration {"layers":2,"lr":0.1} is not in the baseline',
+        '  warn  lr=0.01, layers=2: configuration {"layers":2,"lr":0.01} is not in the baseline',
+        "  ok    lr=0.1, layers=1: acc: 0.95 vs baseline 0.9 (+5.6%), better beyond (max, exact)",
+        "  ok    lr=0.01, layers=1: acc: 1.04 vs baseline 0.99 (+5.1%), better beyond (max, exact)",
+        "  ok    lr=0.1, layers=1: loss: 0.1 vs baseline 0.1 (+0.0%), within (min, exact)",
+        "  ok    lr=0.01, layers=1: loss: 0.01 vs baseline 0.01 (+0.0%), within (min, exact)",
+        "",
+    ]
+
+
+def test_a_bad_show_value_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    project(pytester)
+    result = pytester.runpytest("--exp-baseline-show", "some")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["*argument --exp-baseline-show: invalid value 'some': expected one of failures, all"]
+    )
 
 
 # --------------------------------------------------------------------------- repeats, xdist
@@ -221,6 +329,29 @@ def test_repeats_compare_the_mean_and_fail_the_last_run(
     )
     # Within 6% the same runs pass: the spread (1.05..3.15) plays no part.
     compare(pytester, "--exp-tolerance", "loss:min:6%").assert_outcomes(passed=3)
+
+
+def test_regressed_configurations_are_counted_once_each_on_their_last_run(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project(pytester, ", repeat=2")
+    pytester.runpytest("--exp-save-baseline", BASE).assert_outcomes(passed=8)
+    monkeypatch.setenv("ACC_SHIFT", "-0.05")  # acc of every configuration, in both of its runs
+    result = compare(pytester, "--exp-tolerance", "acc:max:1%", "-rf")
+    result.assert_outcomes(passed=4, failed=4)
+    expect(
+        result,
+        "baseline base.jsonl: 4 configurations, 8 verdicts: 4 regression, 4 within "
+        "(4 configurations failed, each in its last run of 2)",
+    )
+    failed = [line.split(" - ")[0] for line in result.stdout.lines if line.startswith("FAILED ")]
+    assert failed == [
+        f"FAILED test_train.py::test_train[lr={lr}-layers={n}-run=2]" for lr in (0.1, 0.01) for n in (1, 2)
+    ]
+    runs = [f"test_train.py::test_train[lr=0.1-layers=1-run={run}]" for run in (1, 2)]
+    one = compare(pytester, "--exp-tolerance", "acc:max:1%", *runs)
+    one.assert_outcomes(passed=1, failed=1)
+    expect(one, "*(1 configuration failed, in its last run of 2)")
 
 
 def test_deselected_runs_are_judged_at_the_end_and_fail_the_session(
@@ -321,14 +452,14 @@ def test_update_rewrites_the_baseline_and_fails_nothing(
     project(pytester)
     save(pytester)
     monkeypatch.setenv("LOSS_SHIFT", "0.05")
-    result = compare(pytester, "--exp-update-baseline")
+    result = compare(pytester, "--exp-update-baseline", "--exp-baseline-show", "all")
     result.assert_outcomes(passed=4)
     expect(
         result,
         "baseline base.jsonl: 4 configurations, 8 verdicts: 1 regression, 7 within "
         "(not enforced: --exp-update-baseline)",
         "  accepted  lr=0.1, layers=2: loss: 0.25 vs baseline 0.2 (+25.0%), worse than allowed (min, exact)",
-        "  ok        lr=0.1, layers=1: acc: 0.9 vs baseline 0.9 (+0.0%), within (any, exact)",
+        "  ok        lr=0.1, layers=1: acc: 0.9 vs baseline 0.9 (+0.0%), within (report, exact)",
         "*",
         "baseline updated: base.jsonl (4 trials of 1 test)",
     )
@@ -399,7 +530,8 @@ def test_exports_and_json_report_carry_the_verdicts(
     md = (pytester.path / "out.md").read_text()
     assert "| rank | lr | layers | loss | acc | fit\\_time | runs | baseline | status |" in md
     assert (
-        "**baseline base.jsonl: 4 configurations, 8 verdicts: 1 regression, 7 within (1 failed)**\n\n"
+        "**baseline base.jsonl: 4 configurations, 8 verdicts: 1 regression, 7 within "
+        "(1 configuration failed)**\n\n"
         "- FAIL  lr=0.1, layers=2: loss: 0.25 vs baseline 0.2 (+25.0%), worse than allowed (min, exact)\n"
     ) in md
     with (pytester.path / "out.csv").open() as f:
@@ -474,8 +606,8 @@ def test_a_bad_tolerance_names_the_spec(pytester: pytest.Pytester) -> None:
     result.stderr.fnmatch_lines(
         [
             "*argument --exp-tolerance: invalid value 'loss:down': bad tolerance 'loss:down': direction must "
-            "be min, max or any (expected NAME:DIRECTION[[]:ALLOWANCE] (e.g. loss:min:2%, accuracy:max:0.01, "
-            "loss:min:2%+0.001))",
+            "be min, max, any, report or ignore (expected NAME:DIRECTION[[]:ALLOWANCE] (e.g. loss:min:2%, "
+            "accuracy:max:0.01, loss:min:2%+0.001))",
         ]
     )
 
