@@ -11,6 +11,7 @@ import pytest
 
 from pytest_exp import gpu, settings
 from pytest_exp.fixtures import _exp_slot, exp_dir, exp_gpus, exp_params, exp_trial, record_metric
+from pytest_exp.interrupt import Guard
 from pytest_exp.items import build_trials
 from pytest_exp.results import Results
 from pytest_exp.session import STASH, ExpSession
@@ -71,6 +72,7 @@ def pytest_configure(config: pytest.Config) -> None:
     gpu.configure(config)  # a worker's devices, or the controller pins each worker's spec
     session.gpus = gpu.owned(config)
     session.remember_seed()
+    config.pluginmanager.register(GuardHooks(session.guard), "exp-guard")
     workerinput = getattr(config, "workerinput", None)
     if workerinput is None:
         results = Results(session)
@@ -80,7 +82,7 @@ def pytest_configure(config: pytest.Config) -> None:
         proposer = Proposer(session.studies.history, session.studies.previous)
         results.proposer = session.proposer = proposer
     else:
-        config.pluginmanager.register(WorkerHooks(), "exp-worker")
+        config.pluginmanager.register(WorkerHooks(session), "exp-worker")
         if "exp_proposer" in workerinput:
             session.proposer = RemoteProposer(workerinput["exp_proposer"], workerinput["exp_authkey"])
     if config.pluginmanager.hasplugin("xdist"):
@@ -144,8 +146,12 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 class WorkerHooks:
     """Registered in an xdist worker: its reports carry their trials to the controller."""
 
+    def __init__(self, session: ExpSession) -> None:
+        self.session = session
+
     @pytest.hookimpl(tryfirst=True)  # before xdist sends the report
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.session.guard.enter()  # a signal waits until the report is sent
         annotate(report)
 
 
@@ -169,6 +175,7 @@ class ControllerHooks:
 
     @pytest.hookimpl(tryfirst=True)  # a verdict may fail the report: before anyone reads it
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.session.guard.enter()  # a signal waits until every hook has seen this report
         annotate(report)  # a test this process ran (none under xdist)
         self.results.add(report)
 
@@ -249,6 +256,25 @@ class ControllerHooks:
             terminalreporter.write_line(self.baseline_note, red=self.baseline_note.startswith("exp:"))
         for error in self.results.output_errors:  # shown with -q too: each failed the run
             terminalreporter.write_line(error, red=True)
+
+
+class GuardHooks:
+    """Ctrl-C and SIGTERM in every process (see :mod:`pytest_exp.interrupt`); the window a
+    report's handling opens in the tryfirst hooks above closes here."""
+
+    def __init__(self, guard: Guard) -> None:
+        self.guard = guard
+
+    def pytest_sessionstart(self) -> None:
+        self.guard.install()
+
+    @pytest.hookimpl(trylast=True)  # after every other hook has seen the report
+    def pytest_runtest_logreport(self) -> None:
+        self.guard.leave()
+
+    @pytest.hookimpl(tryfirst=True)  # the loop is over: restore the handlers before the summary
+    def pytest_sessionfinish(self) -> None:
+        self.guard.uninstall()
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -134,11 +134,14 @@ class Results:
         live = worker.running(self.session.config)  # the test this process ran last (never under xdist)
         for record in self.records.values():
             if record.finished is None:
-                if live is not None and live.item.nodeid == record.test:
-                    # In this process the call never reported: take its metrics from the item.
-                    record.metrics = {k: list(v) for k, v in live.series.items()}
-                record.status, record.finished = "interrupted", time.time()
-                record.message = record.message or "the session ended before this trial finished"
+                if record.status == "running":  # no call report: the trial itself was cut off
+                    if live is not None and live.item.nodeid == record.test:
+                        # In this process the call never reported: take its metrics from the item.
+                        record.metrics = {k: list(v) for k, v in live.series.items()}
+                    record.status = "interrupted"
+                    record.message = record.message or "the session ended before this trial finished"
+                # else its call reported (and pytest counted it): only the teardown was cut off
+                record.finished = time.time()
                 self._on_finished(record)
         if self.store is not None:
             store, self.store = self.store, None
@@ -185,8 +188,13 @@ class Results:
             if outcome != "passed":
                 record.status = "skipped" if outcome == "skipped" else "error"
                 record.message = _message(report)
-        elif when == "???":  # xdist: the worker died while running this item
-            record.status, record.message = "crashed", _message(report)
+        elif when == "???":  # xdist: the worker died while running this item, or was interrupted
+            if _interrupted_worker(report):
+                if record.status == "running":  # else its call reported: only its teardown was cut off
+                    record.status = "interrupted"
+                    record.message = "the worker was interrupted while running this trial"
+            else:
+                record.status, record.message = "crashed", _message(report)
             record.finished = time.time()
             self._on_finished(record)
         # A run is over once its call reported, or when it never got one (error, skip, crash).
@@ -264,6 +272,13 @@ class Results:
 
     def by_function(self) -> dict[str, list[TrialRecord]]:
         return by_function(self.records.values())
+
+
+def _interrupted_worker(report: pytest.TestReport) -> bool:
+    """Whether xdist's crash report comes from a worker that ended on KeyboardInterrupt (its
+    session's exit status, which it sends before it goes down) rather than one that died."""
+    output = getattr(getattr(report, "node", None), "workeroutput", None) or {}
+    return bool(output.get("exitstatus") == pytest.ExitCode.INTERRUPTED)
 
 
 def _message(report: pytest.TestReport) -> str:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_exp import settings
+from pytest_exp.interrupt import Guard
 from pytest_exp.items import SLOT, OptSlot, Plan, Slot, StudyPlan
 from pytest_exp.space import MAX_GRID, Grid, Space, SpaceError, suggest
 from pytest_exp.study import backend
@@ -82,6 +83,7 @@ class ExpSession:
         self.studies = StoredStudies(self.store_dir, self.run_name, self.store_notes)
         # Set by the plugin: the Proposer (controller or only process) or a worker's RemoteProposer.
         self.proposer: Proposing | None = None
+        self.guard = Guard(config)  # Ctrl-C and SIGTERM (installed by the plugin at session start)
         # --setup-show (and --setup-plan) print each fixture pytest sets up: none is handed over.
         self.serve_fixtures = not getattr(config.option, "setupshow", False)
         if settings.resolve("plot", self.cli, {}, self.ini) is not None and find_spec("matplotlib") is None:

@@ -10,11 +10,14 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
+from pytest_exp.interrupt import Guard
 from pytest_exp.store import FILENAME, RECORD_START, Store
 from pytest_exp.trial import TrialRecord
 
@@ -248,3 +251,191 @@ def test_exp_store_none_stores_nothing_and_says_so(pytester: pytest.Pytester) ->
         assert result.outlines[-2] == "trials not stored (--exp-store none)"
     assert not (pytester.path / ".pytest-exp").exists()
     assert not (pytester.path / "none").exists()
+
+
+# --------------------------------------------------------------------------- signals
+#
+# Each run is a real pytest process in a session of its own; a trial sends the signal itself, as
+# a terminal's Ctrl-C (the whole process group) or a scheduler's SIGTERM would. Whatever the
+# signal hit, every trial the terminal reported PASSED is stored passed, pytest's count agrees
+# with the store, the trial that was running is stored as interrupted, nothing is stored twice.
+
+SIGNALLED = """
+import os, signal, time
+
+import pytest
+
+@pytest.mark.space({{"a": list(range(12))}}{marker})
+def test_a(a, record_metric):
+    time.sleep(0.05)
+    record_metric("loss", float(a))
+    if a == {at}:
+        {send}
+        time.sleep(20)  # where the signal finds it: KeyboardInterrupt ends the trial here
+"""
+
+
+def signalled_run(tmp_path: Path, send: str, *args: str, at: int = 5, marker: str = "") -> tuple[int, str]:
+    (tmp_path / "test_s.py").write_text(SIGNALLED.format(send=send, at=at, marker=marker))
+    command = [sys.executable, "-m", "pytest", "-v", "-p", "no:randomly", "-p", "no:cacheprovider", *args]
+    done = subprocess.run(
+        command, cwd=tmp_path, capture_output=True, text=True, timeout=120, start_new_session=True
+    )
+    return done.returncode, done.stdout + done.stderr
+
+
+def check_signalled(tmp_path: Path, out: str, interrupted: set[str]) -> list[TrialRecord]:
+    """The checks above; ``interrupted`` must be stored as such, and so may the trials pytest
+    counts as failed (xdist's report of a worker that stopped mid-test) when they had started."""
+    with Store.open_existing(tmp_path / ".pytest-exp") as store:
+        (run,) = store.runs()
+        trials = store.trials(run.id)
+    assert run.status == "interrupted", out
+    assert len({t.test for t in trials}) == len(trials), out  # nothing twice
+    node = re.compile(r"test_s\.py::test_a\[[^\]]+\]")
+    shown = {node.findall(line)[0] for line in out.splitlines() if " PASSED" in line}
+    passed = {t.test for t in trials if t.status == "passed"}
+    assert passed == shown, out
+    counted = re.search(r"(\d+) passed", out.splitlines()[-1])
+    assert counted is not None, out
+    assert int(counted.group(1)) == len(passed), out
+    cut = {t.test for t in trials if t.status == "interrupted"}
+    assert interrupted <= cut <= interrupted | set(re.findall(r"FAILED (\S+)", out)), out
+    assert {t.status for t in trials} <= {"passed", "interrupted"}, out
+    return trials
+
+
+def test_ctrl_c_under_xdist_keeps_every_reported_trial(tmp_path: Path) -> None:
+    # 4 runs in 11 lost a trial the terminal had shown PASSED (issue 15).
+    rc, out = signalled_run(tmp_path, "os.killpg(os.getpgid(0), signal.SIGINT)", "-n", "2")
+    assert rc == pytest.ExitCode.INTERRUPTED, out
+    check_signalled(tmp_path, out, {"test_s.py::test_a[a=5]"})
+
+
+def test_ctrl_c_of_the_controller_alone_lets_the_workers_report(tmp_path: Path) -> None:
+    # The workers were not interrupted: they finish their running tests, and all of it is stored.
+    send = "os.kill(os.getppid(), signal.SIGINT)  # the worker's parent: the controller\n        return"
+    rc, out = signalled_run(tmp_path, send, "-n", "2")
+    assert rc == pytest.ExitCode.INTERRUPTED, out
+    assert (
+        "exp: SIGINT: stopping; waiting up to 30 s for the workers' finished trials "
+        "(Ctrl-C again to stop at once)"
+    ) in out
+    assert "Interrupted: SIGINT: stopped the workers and stored their finished trials" in out
+    trials = check_signalled(tmp_path, out, set())
+    assert "test_s.py::test_a[a=5]" in {t.test for t in trials if t.status == "passed"}
+
+
+@pytest.mark.parametrize(
+    ("send", "args"),
+    [
+        ("os.kill(os.getpid(), signal.SIGTERM)", ()),
+        ("os.killpg(os.getpgid(0), signal.SIGTERM)", ("-n", "2")),
+    ],
+    ids=["one-process", "xdist"],
+)
+def test_sigterm_ends_the_run_as_ctrl_c_does(tmp_path: Path, send: str, args: tuple[str, ...]) -> None:
+    # A scheduler's SIGTERM killed the run mid-write; now it ends interrupted, every trial kept.
+    rc, out = signalled_run(tmp_path, send, *args)
+    assert rc == pytest.ExitCode.INTERRUPTED, out
+    check_signalled(tmp_path, out, {"test_s.py::test_a[a=5]"})
+
+
+def test_a_study_cut_off_counts_only_the_trials_that_ran(tmp_path: Path) -> None:
+    # "15 of 40 trials done" with 14 passed: the interrupted trial was counted as done (issue 15).
+    (tmp_path / "test_s.py").write_text(
+        textwrap.dedent(
+            """
+            import os, signal, time
+
+            import pytest
+
+            @pytest.mark.space({"x": {"type": "range", "bounds": [0, 1]}}, objective="loss")
+            def test_a(x, record_metric, request):
+                record_metric("loss", x)
+                if request.node.name == "test_a[trial-004]" and "STOP" in os.environ:
+                    os.kill(os.getpid(), signal.SIGINT)
+                    time.sleep(20)
+            """
+        )
+    )
+    args = [
+        "-p",
+        "no:randomly",
+        "-p",
+        "no:cacheprovider",
+        "--exp-optimize",
+        "12",
+        "--exp-initial-points",
+        "3",
+    ]
+    env = {**os.environ, "STOP": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    out = done.stdout + done.stderr
+    assert done.returncode == pytest.ExitCode.INTERRUPTED, out
+    assert re.search(r"^study \w+/\S+: 4 of 12 trials done; new study$", out, re.MULTILINE), out
+    assert "4 passed in" in out.splitlines()[-1], out
+    with Store.open_existing(tmp_path / ".pytest-exp") as store:
+        (run,) = store.runs()
+        statuses = [(t.trial, t.status) for t in store.trials(run.id)]
+    assert statuses == [(0, "passed"), (1, "passed"), (2, "passed"), (3, "passed"), (4, "interrupted")]
+    # The next run resumes with the 4 that ran, and runs trial-004 again.
+    again = subprocess.run(
+        [sys.executable, "-m", "pytest", *args], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert again.returncode == 0, again.stdout
+    assert re.search(
+        r"^study \w+/\S+: 12 of 12 trials done; resumed: 4 trials of earlier runs replayed into the "
+        r"optimizer$",
+        again.stdout,
+        re.MULTILINE,
+    ), again.stdout
+    assert "8 passed in" in again.stdout.splitlines()[-1], again.stdout
+
+
+class FakeConfig:
+    """What Guard reads of a config: its plugins (xdist's session, the terminal)."""
+
+    def __init__(self, plugins: dict[str, object]) -> None:
+        self.pluginmanager = self
+        self.plugins = plugins
+
+    def get_plugin(self, name: str) -> object:
+        return self.plugins.get(name)
+
+
+def test_a_signal_during_a_report_waits_for_its_end_and_a_second_does_not() -> None:
+    guard = Guard(FakeConfig({}))  # type: ignore[arg-type]
+    guard.enter()
+    guard._handle(signal.SIGINT, None)  # waits
+    with pytest.raises(KeyboardInterrupt):
+        guard.leave()
+    guard.enter()
+    guard._handle(signal.SIGTERM, None)
+    with pytest.raises(KeyboardInterrupt):
+        guard._handle(signal.SIGINT, None)  # asked twice: at once
+
+
+def test_under_xdist_the_first_signal_drains_and_the_wait_is_bounded() -> None:
+    dsession = SimpleNamespace(sched=object(), shouldstop=False)
+    guard = Guard(FakeConfig({"dsession": dsession}), drain_timeout=0.2)  # type: ignore[arg-type]
+    guard._handle(signal.SIGTERM, None)
+    assert dsession.shouldstop == "SIGTERM: stopped the workers and stored their finished trials"
+    with pytest.raises(KeyboardInterrupt):  # the drain's bound, as a second Ctrl-C would
+        time.sleep(30)
+    with pytest.raises(KeyboardInterrupt):
+        guard._handle(signal.SIGINT, None)
+    # A drain the loop finished in time is called off: no interrupt reaches what follows.
+    calm = Guard(
+        FakeConfig({"dsession": SimpleNamespace(sched=object(), shouldstop=False)}), drain_timeout=0.2
+    )  # type: ignore[arg-type]
+    calm._handle(signal.SIGINT, None)
+    calm.uninstall()
+    time.sleep(0.5)

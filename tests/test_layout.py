@@ -27,6 +27,7 @@ LAYERS = [
     "study.wire",
     "study.proposer",
     "gpu",
+    "interrupt",
     "metrics",
     "items",
     "messages",

@@ -93,7 +93,8 @@ class Proposer:
     def tell(self, record: TrialRecord) -> None:
         with self._lock:
             study = self.studies.get(record.study or "")
-            if study is not None and record.trial is not None:
+            # A trial cut off by an interruption did not run: it is not done, nor a failure.
+            if study is not None and record.trial is not None and counts_towards_budget(record):
                 study.tell(record.trial, objective_value(record))
 
     def _start(self, spec: StudySpec) -> Study:
