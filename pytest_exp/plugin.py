@@ -230,7 +230,12 @@ class ControllerHooks:
         comparisons = self.results.comparisons()
         for function, records in self.results.by_function().items():
             objective = self.results.objectives.get(function)
-            terminalreporter.write_line(report.table(records, objective, top, comparisons.get(function)))
+            # A resumed study's best may be a trial of an earlier run: its own line says which.
+            resumed = self.results.proposer is not None and function in self.results.proposer.resumed
+            label = "best of this run" if resumed else "best"
+            terminalreporter.write_line(
+                report.table(records, objective, top, comparisons.get(function), label)
+            )
             if function in studies:
                 terminalreporter.write_line(studies[function])
             terminalreporter.write_line("")

@@ -305,6 +305,7 @@ def table(
     objective: Objective | None,
     top: int | None = 10,
     comparison: Comparison | None = None,
+    best: str = "best",
 ) -> str:
     """The terminal table of one test function's trials, one row per configuration.
 
@@ -313,7 +314,8 @@ def table(
     objective first, the others alphabetically, then ``fit_time``; ``mean ± std`` over repeats),
     runs, the GPUs (only when some trial had any), the baseline verdict (with a ``comparison``)
     and status. Rows are sorted as :func:`ranked` does, cut to the ``top`` best (``None``: all)
-    with a ``... N more configurations`` line, and followed by a ``best:`` line when some
+    with a ``... N more configurations`` line, and followed by a ``best:`` line (``best`` names
+    it: a resumed study's table says ``best of this run``) when some
     configuration has a value for the objective, then the comparison's lines, indented under its
     title. Plain text except ``±``, no trailing spaces.
     """
@@ -352,7 +354,7 @@ def table(
         more = len(grid.rows) - len(shown)
         out.append(f"... {more} more configuration{'s' if more != 1 else ''}")
     if grid.best is not None:
-        out.append(f"best: {grid.best}")
+        out.append(f"{best}: {grid.best}")
     if comparison is not None and comparison.lines:
         title, *verdicts = comparison.lines
         out += [title, *(f"  {line}" for line in verdicts)]

@@ -142,6 +142,22 @@ def test_interrupted_study_resumes_with_exactly_the_missing_trials(pytester: pyt
     third.stdout.fnmatch_lines(["*study complete: 6 of 6 trials done in earlier runs*"])
 
 
+def test_a_resumed_study_says_which_best_is_whose(pytester: pytest.Pytester) -> None:
+    # Two "best" lines named different trials: this run's best and the study's (issue 15).
+    quadratic(pytester)
+    pytester.runpytest("--exp-optimize", "6", "--exp-initial-points", "3").assert_outcomes(passed=6)
+    result = pytester.runpytest("--exp-optimize", "8", "--exp-initial-points", "3")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "best of this run: x=* -> y * (min)",
+            "study *: 8 of 8 trials done; resumed: 6 trials of earlier runs replayed into the optimizer",
+            "best of the study: trial-0* y=*",
+        ]
+    )
+    result.stdout.no_fnmatch_line("best: *")
+
+
 def test_fresh_and_changed_space_start_new_studies(pytester: pytest.Pytester) -> None:
     quadratic(pytester)
     args = ("--exp-optimize", "3", "--exp-surrogate", "random")

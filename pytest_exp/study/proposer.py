@@ -78,6 +78,7 @@ class Proposer:
         self._lock = threading.Lock()
         self.studies: dict[str, Study] = {}
         self.origins: dict[str, str] = {}  # how each study began: resumed, new, restarted
+        self.resumed: set[str] = set()  # test functions whose study has trials of earlier runs
         self.functions: dict[str, str] = {}
 
     def ask(self, spec: StudySpec, index: int) -> Point:
@@ -106,6 +107,8 @@ class Proposer:
         study.replay([(r.trial, r.params, objective_value(r)) for r in done if r.trial is not None])
         self.functions[spec.key] = spec.function
         self.origins[spec.key] = self._origin(spec, len(done))
+        if done:
+            self.resumed.add(spec.function)
         return study
 
     def _origin(self, spec: StudySpec, replayed: int) -> str:
