@@ -179,6 +179,10 @@ class ControllerHooks:
         annotate(report)  # a test this process ran (none under xdist)
         self.results.add(report)
 
+    @pytest.hookimpl(optionalhook=True, tryfirst=True)  # pytest-timeout's; None lets it set the timer
+    def pytest_timeout_set_timer(self, item: pytest.Item, settings: Any) -> None:
+        self.results.watch_timeout(item.nodeid, settings.method, settings.timeout)
+
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         self.results.finish(exitstatus)
         comparisons = self.results.comparisons()

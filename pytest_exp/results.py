@@ -3,6 +3,7 @@ carry, stored as each finishes, told to the proposer and judged by the baseline 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,7 @@ class Results:
         # Files this run was asked to write and could not (a baseline, an export): each fails it.
         self.output_errors: list[str] = []
         self._parsed: dict[str, Objective] = {}
+        self._timeouts: dict[str, float] = {}  # tests pytest-timeout's thread method may cut off
         self._gpus: dict[tuple[int, ...], list[int]] = {}
         # What a failed write raises; the store's own errors join when it is imported.
         self._store_errors: tuple[type[Exception], ...] = (OSError,)
@@ -70,6 +72,34 @@ class Results:
         if self.gate is not None and data.gate is not None:
             self.gate.register(data.function, data.gate)
         return record
+
+    def watch_timeout(self, test: str, method: str, timeout: float) -> None:
+        """pytest-timeout's thread method ends the process when ``test`` runs over: journal its
+        trial as "timeout" while it runs, so the next store opened on the directory keeps it."""
+        if method != "thread" or not timeout > 0:
+            return  # the signal method fails the test instead, as any failure
+        self._timeouts[test] = timeout
+        record = self.records.get(test)
+        if record is not None and record.finished is None:  # timing the call only: set up already
+            self._journal_running(record)
+
+    def _journal_running(self, record: TrialRecord) -> None:
+        if self.session.store_dir is None or (self.store is None and self.store_error):
+            return
+        timeout = self._timeouts[record.test]
+        cut = dataclasses.replace(
+            record,
+            status="timeout",
+            message=f"the process ended while this trial ran under pytest-timeout's thread method "
+            f"(timeout {timeout:g} s), which ends the process when a test runs over",
+        )
+        try:
+            if self.store is None:
+                self.store = self._open_store()
+            self.store.add_running(self.run_id, cut)
+        except self._store_errors as e:
+            if not self.store_error:
+                self._lost(e)
 
     def _objective(self, text: str) -> Objective:
         parsed = self._parsed.get(text)
@@ -162,6 +192,8 @@ class Results:
             data = decode(data)
         if isinstance(data, TrialStarted):
             record = self._start(report.nodeid, data)
+            if report.nodeid in self._timeouts:
+                self._journal_running(record)
         else:
             # A later phase's update, one that recorded nothing new, an xdist crash report, or
             # not a trial at all.

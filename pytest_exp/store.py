@@ -11,7 +11,7 @@ Layout (``PRAGMA user_version`` is the schema version):
 
 - ``runs``: one row per pytest run (never overwritten): seed, command line, rootdir, git commit and
   dirty flag, Python, platform, package versions, start and finish times and a status ("running"
-  until :meth:`Store.finish_run`; a killed run keeps "running" and no finish time).
+  until :meth:`Store.finish_run`; a killed run is marked "killed" when its journal is recovered).
 - ``trials``: one row per trial in the order trials finished. ``params``, ``metrics`` (each metric's
   series) and ``gpus`` are JSON text written with ``allow_nan=True`` (NaN and Infinity survive; SQLite's
   own JSON functions read those from SQLite 3.42 on). A metric's value is the last of its series.
@@ -50,7 +50,11 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
 FILENAME = "exp.sqlite"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# What each older version needs to become the next one. 1 -> 2 adds statuses only: runs marked
+# "killed" and trials marked "timeout" (see Store.add_running), which a version-1 reader would
+# not know; the tables are unchanged.
+MIGRATIONS: dict[int, tuple[str, ...]] = {1: ()}
 BUSY_TIMEOUT_S = 5.0
 GIT_TIMEOUT_S = 5.0
 PACKAGES = ("pytest", "pytest-xdist", "pytest-exp", "scikit-optimize", "numpy", "pytest-json-report")
@@ -176,6 +180,8 @@ class Store:
         self._seq: dict[int, int] = {}
         self._journals: dict[int, int] = {}
         self._pending: list[tuple[Any, ...]] = []
+        # Journal records of trials still running that must outlive the process (add_running).
+        self._running: dict[tuple[int, str], bytes] = {}
         self._flushed = time.monotonic()
         if create:
             try:
@@ -241,6 +247,7 @@ class Store:
         db.execute("PRAGMA synchronous = NORMAL")
 
     def _create_schema(self) -> None:
+        """Create the schema in a new file, or migrate an older store to this version."""
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -252,7 +259,12 @@ class Store:
                 for statement in SCHEMA.split(";"):
                     if statement.strip():
                         db.execute(statement)
-                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            else:
+                self._check_columns()
+                for step in range(version, SCHEMA_VERSION):
+                    for statement in MIGRATIONS[step]:
+                        db.execute(statement)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             db.execute("COMMIT")
         except BaseException:
             self._rollback()
@@ -344,14 +356,30 @@ class Store:
             self._db.execute(INSERT_TRIAL, row)
             return
         data = pickle.dumps(row, PICKLE_PROTOCOL)
-        written = os.write(self._journal(run_id), data)
-        if written != len(data):
-            raise OSError(f"{self._journal_path(run_id)}: only {written} of {len(data)} bytes written")
+        self._write_journal(run_id, data)
+        if self._running:
+            self._running.pop((run_id, record.test), None)
         self._pending.append(row)
         if self.failed is not None:
             return  # journaled; the database is tried again when the store closes
         if len(self._pending) >= FLUSH_EVERY or time.monotonic() - self._flushed >= FLUSH_AFTER_S:
             self.flush()
+
+    def add_running(self, run_id: int, record: TrialRecord) -> None:
+        """Journal a trial that is still running, as ``record`` says it should be stored if the
+        process dies before :meth:`add_trial` stores it for real (a pytest-timeout that ends the
+        process marks it "timeout" so). Used only where such a death is expected: it costs a write."""
+        if fcntl is None:  # no journals (Windows)
+            return
+        self._require_run(run_id)
+        data = pickle.dumps(_trial_row(run_id, 0, record), PICKLE_PROTOCOL)  # seq 0: not a finished trial
+        self._running[(run_id, record.test)] = data
+        self._write_journal(run_id, data)
+
+    def _write_journal(self, run_id: int, data: bytes) -> None:
+        written = os.write(self._journal(run_id), data)
+        if written != len(data):
+            raise OSError(f"{self._journal_path(run_id)}: only {written} of {len(data)} bytes written")
 
     def flush(self) -> None:
         """Commit the journaled trials to SQLite (one transaction) and empty the journals."""
@@ -369,6 +397,8 @@ class Store:
         self._flushed = time.monotonic()
         for fd in self._journals.values():
             os.ftruncate(fd, 0)
+        for (run_id, _), data in self._running.items():  # still running: still journaled
+            self._write_journal(run_id, data)
 
     def _journal(self, run_id: int) -> int:
         fd = self._journals.get(run_id)
@@ -415,6 +445,7 @@ class Store:
                 rows, damaged = journaled_rows(path.read_bytes(), run_id)
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
+                    rows = self._still_running(run_id, rows)
                     self._db.executemany(INSERT_TRIAL, rows)
                     self._db.execute(
                         "UPDATE runs SET status = 'killed' WHERE id = ? AND finished IS NULL", (run_id,)
@@ -434,6 +465,26 @@ class Store:
                     path.unlink()
             finally:
                 os.close(fd)
+
+    def _still_running(self, run_id: int, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """A dead run's journal rows, with those of trials that were still running (seq 0, see
+        :meth:`add_running`) kept only when the trial has no stored row, and numbered after the rest."""
+        finished = [r for r in rows if r[1] != 0]
+        stored = {r[2] for r in finished}
+        last = self._db.execute("SELECT max(seq) FROM trials WHERE run_id = ?", (run_id,)).fetchone()[0] or 0
+        last = max([last, *(r[1] for r in finished)])
+        for row in rows:
+            test = row[2]
+            if row[1] != 0 or test in stored:
+                continue
+            if self._db.execute(
+                "SELECT 1 FROM trials WHERE run_id = ? AND test = ?", (run_id, test)
+            ).fetchone():
+                continue
+            last += 1
+            stored.add(test)
+            finished.append((run_id, last, *row[2:]))
+        return finished
 
     def finish_run(self, run_id: int, *, status: str, finished: float | None = None) -> None:
         """Mark run ``run_id`` over: ``status`` e.g. "finished" or "interrupted"."""

@@ -1,9 +1,11 @@
-"""Hand-built trial records for the pure-logic tests (report, baseline)."""
+"""Hand-built trial records for the pure-logic tests (report, baseline), and a store's death."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
+from pytest_exp.store import Store
 from pytest_exp.trial import TrialRecord
 
 TRAIN = "tests/test_a.py::test_train"
@@ -32,3 +34,11 @@ def trial(
         message=message,
         duration=duration,
     )
+
+
+def die(store: Store) -> None:
+    """What a SIGKILL leaves: nothing flushed or closed; the journal's lock goes with its fd."""
+    store._db.close()
+    for fd in store._journals.values():
+        os.close(fd)
+    store._journals.clear()

@@ -16,6 +16,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from records import die
 
 from pytest_exp.interrupt import Guard
 from pytest_exp.store import FILENAME, RECORD_START, Store
@@ -24,14 +25,6 @@ from pytest_exp.trial import TrialRecord
 
 def trial(i: int) -> TrialRecord:
     return TrialRecord("t.py::t", "t.py::t", f"c{i}", 1, {"i": i}, i, {"m": [i / 3]}, status="passed")
-
-
-def die(store: Store) -> None:
-    """What a SIGKILL leaves: nothing flushed or closed; the journal's lock goes with its fd."""
-    store._db.close()
-    for fd in store._journals.values():
-        os.close(fd)
-    store._journals.clear()
 
 
 # --------------------------------------------------------------------------- journals
@@ -439,3 +432,40 @@ def test_under_xdist_the_first_signal_drains_and_the_wait_is_bounded() -> None:
     calm._handle(signal.SIGINT, None)
     calm.uninstall()
     time.sleep(0.5)
+
+
+# --------------------------------------------------------------------------- pytest-timeout
+
+TIMED = """
+import time
+
+import pytest
+
+@pytest.mark.timeout(1, method="thread")
+@pytest.mark.space({"a": [0, 1, 2, 3]})
+def test_a(a, record_metric):
+    record_metric("loss", a / 2)
+    if a == 2:
+        time.sleep(60)  # pytest-timeout's thread ends the whole process here
+"""
+
+
+@pytest.mark.parametrize("func_only", ["false", "true"])
+def test_a_trial_pytest_timeout_ends_the_run_on_is_stored_as_timeout(tmp_path: Path, func_only: str) -> None:
+    # The timed-out trial was missing from the store, its run "killed" (issue 15).
+    (tmp_path / "test_t.py").write_text(TIMED)
+    (tmp_path / "pytest.ini").write_text(f"[pytest]\ntimeout_func_only = {func_only}\n")
+    command = [sys.executable, "-m", "pytest", "-p", "no:randomly", "-p", "no:cacheprovider"]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stdout
+    assert "Timeout" in done.stdout
+    with Store.open_existing(tmp_path / ".pytest-exp") as store:  # the next store recovers the journal
+        (run,) = store.runs()
+        trials = store.trials(run.id)
+    assert run.status == "killed"
+    assert [(t.params["a"], t.status) for t in trials] == [(0, "passed"), (1, "passed"), (2, "timeout")]
+    assert trials[2].message == (
+        "the process ended while this trial ran under pytest-timeout's thread method (timeout 1 s), "
+        "which ends the process when a test runs over"
+    )
+    assert trials[2].metrics == {}  # journaled as the call began: what it recorded died with it

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from records import die
 
 from pytest_exp.store import (
     FILENAME,
@@ -138,6 +139,53 @@ def test_newer_schema_is_refused_naming_the_file(tmp_path: Path) -> None:
     )
     assert error(Store, tmp_path) == expected
     assert error(Store.open_existing, tmp_path) == expected
+
+
+def test_a_store_of_schema_version_1_is_migrated_and_keeps_everything(tmp_path: Path) -> None:
+    # Version 1 had these tables; 2 adds the statuses "killed" (runs) and "timeout" (trials).
+    with Store(tmp_path) as store:
+        run_id = start(store)
+        for n in range(3):
+            store.add_trial(run_id, record(n))
+        store.finish_run(run_id, status="finished")
+    db = sqlite3.connect(tmp_path / FILENAME)
+    db.execute("PRAGMA user_version = 1")
+    db.close()
+    with Store.open_existing(tmp_path) as old:  # a reader, as a writer, reads it as it is
+        assert [key(t) for t in old.trials(run_id)] == [key(record(n)) for n in range(3)]
+    with Store(tmp_path) as store:
+        (run,) = store.runs()
+        assert (run.id, run.status, run.trials) == (run_id, "finished", 3)
+        assert [key(t) for t in store.trials(run_id)] == [key(record(n)) for n in range(3)]
+        store.add_trial(store.start_run(seed=1, argv=[], rootdir="/r"), record(9))
+    db = sqlite3.connect(tmp_path / FILENAME)
+    assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,) == (2,)
+    db.close()
+
+
+def test_a_running_trial_is_kept_only_if_its_process_died(tmp_path: Path) -> None:
+    cut = record(1, status="timeout", message="cut off")
+    with Store(tmp_path) as store:  # closed properly: what it finished is all there is
+        run_id = start(store)
+        store.add_running(run_id, cut)
+        store.add_trial(run_id, record(1))
+        store.add_running(run_id, record(2, status="timeout"))
+        store.flush()  # a flush keeps the journal record of the trial still running
+        store.add_trial(run_id, record(2))
+    with Store.open_existing(tmp_path) as store:
+        assert [t.status for t in store.trials(run_id)] == ["passed", "passed"]
+    store = Store(tmp_path)
+    run_id = start(store)
+    store.add_trial(run_id, record(0))
+    store.add_running(run_id, cut)
+    store.flush()
+    die(store)
+    with Store.open_existing(tmp_path) as store:
+        assert [(t.config_id, t.status, t.message) for t in store.trials(run_id)] == [
+            ("c0", "passed", ""),
+            ("c1", "timeout", "cut off"),
+        ]
+        assert store.run(run_id).status == "killed"
 
 
 def test_not_a_store(tmp_path: Path) -> None:
