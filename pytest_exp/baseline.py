@@ -37,7 +37,7 @@ from typing import Any, Literal
 
 from pytest_exp.summary import format_number, summarize
 from pytest_exp.tolerance import Tolerance, tolerance_for
-from pytest_exp.trial import Objective, TrialRecord, canonical_json
+from pytest_exp.trial import Objective, TrialRecord, canonical_json, same_test
 
 FORMAT_KEY = "pytest-exp-baseline"
 FORMAT_VERSION = 1
@@ -121,10 +121,7 @@ class Baseline:
         known = self.functions()
         if function in known:
             return function
-        wanted = _segments(function)
-        scores = {name: _related(_segments(name), wanted) for name in known}
-        best = max(scores.values(), default=0)
-        winners = [name for name, score in scores.items() if score == best and best]
+        winners = same_test(function, known)
         if len(winners) > 1:
             path = self.path
             raise AmbiguousMatch(
@@ -142,20 +139,6 @@ class Baseline:
             for name, value in entry.metrics.items():
                 values.setdefault(name, []).append(value)
         return {name: summarize(values[name]).mean for name in sorted(values)}
-
-
-def _segments(nodeid: str) -> list[str]:
-    """A node id's path segments: ``a/b.py::C::f[x/y]`` gives ``a``, ``b.py``, ``C``, ``f[x/y]``."""
-    head, bracket, ids = nodeid.partition("[")
-    parts = re.split(r"/|::", head)
-    parts[-1] += bracket + ids
-    return parts
-
-
-def _related(a: Sequence[str], b: Sequence[str]) -> int:
-    """How many trailing segments ``a`` and ``b`` share when one ends with the whole other; else 0."""
-    short, long = (a, b) if len(a) <= len(b) else (b, a)
-    return len(short) if list(long[len(long) - len(short) :]) == list(short) else 0
 
 
 def _dumps(data: Any) -> str:

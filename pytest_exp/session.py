@@ -18,7 +18,7 @@ from pytest_exp.items import SLOT, OptSlot, Plan, Slot, StudyPlan
 from pytest_exp.space import MAX_GRID, Grid, Space, SpaceError, suggest
 from pytest_exp.study import backend
 from pytest_exp.study.proposer import Proposing
-from pytest_exp.study.resume import StoredStudies, study_key
+from pytest_exp.study.resume import StoredStudies
 
 if TYPE_CHECKING:
     from pytest_exp.baseline import Baseline
@@ -367,7 +367,7 @@ class ExpSession:
         budget = settings.resolve("optimize", self.cli, options, self.ini)
         opt = {k: settings.resolve(k, self.cli, options, self.ini) for k in backend.load().SETTINGS}
         fresh = bool(settings.resolve("fresh", self.cli, {}, self.ini))
-        key, done = self.studies.resume(function, study_key(function, space), fresh=fresh)
+        key, done = self.studies.resume(function, space, fresh=fresh)
         plan = StudyPlan(
             key=key,
             function=function,

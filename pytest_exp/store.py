@@ -546,6 +546,12 @@ class Store:
         ).fetchone()
         return None if row is None else (str(row[0]), int(row[1]))
 
+    def study_functions(self) -> list[str]:
+        """The test functions that ran optimization trials, as their node ids were then."""
+        self.flush()
+        rows = self._db.execute("SELECT DISTINCT function FROM trials WHERE study IS NOT NULL").fetchall()
+        return [str(row[0]) for row in rows]
+
     def _require_run(self, run_id: int) -> None:
         if self._db.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is None:
             raise StoreError(self._no_run(run_id))

@@ -15,7 +15,7 @@ import json
 import math
 import operator
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -188,3 +188,28 @@ def by_function(records: Iterable[TrialRecord]) -> dict[str, list[TrialRecord]]:
 def safe_name(text: str) -> str:
     """A test id as a file name: ``tests/test_a.py::test_fit`` -> ``tests_test_a.py_test_fit``."""
     return re.sub(r"[^\w.-]+", "_", text).strip("_")
+
+
+def same_test(function: str, known: Iterable[str]) -> list[str]:
+    """The node ids of ``known`` that name the test ``function`` seen from another rootdir: those
+    ending with the same path segments as ``function`` (or whose segments ``function``'s end
+    with), the longest match winning; several only when they match equally well. A rootdir moves
+    when pytest reads a space-separated option value (``--exp-store /elsewhere``) as a path."""
+    wanted = _segments(function)
+    scores = {name: _related(_segments(name), wanted) for name in known}
+    best = max(scores.values(), default=0)
+    return [name for name, score in scores.items() if score == best and best]
+
+
+def _segments(nodeid: str) -> list[str]:
+    """A node id's path segments: ``a/b.py::C::f[x/y]`` gives ``a``, ``b.py``, ``C``, ``f[x/y]``."""
+    head, bracket, ids = nodeid.partition("[")
+    parts = re.split(r"/|::", head)
+    parts[-1] += bracket + ids
+    return parts
+
+
+def _related(a: Sequence[str], b: Sequence[str]) -> int:
+    """How many trailing segments ``a`` and ``b`` share when one ends with the whole other; else 0."""
+    short, long = (a, b) if len(a) <= len(b) else (b, a)
+    return len(short) if list(long[len(long) - len(short) :]) == list(short) else 0

@@ -158,6 +158,33 @@ def test_a_resumed_study_says_which_best_is_whose(pytester: pytest.Pytester) -> 
     result.stdout.no_fnmatch_line("best: *")
 
 
+def test_a_study_resumes_when_the_rootdir_moved(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # "--exp-store DIR" with a space: pytest reads DIR as a path before the plugin loads, so the
+    # rootdir, and every node id with it, moves; the study began again from scratch (issue 15).
+    project = pytester.mkdir("project")
+    (project / "test_quad.py").write_text(QUADRATIC.format(objective="y:min", sign=""))
+    store = pytester.path / "stores" / "s"
+    monkeypatch.chdir(project)
+    first = pytester.runpytest(f"--exp-store={store}", "--exp-optimize", "4", "--exp-initial-points", "2")
+    first.assert_outcomes(passed=4)
+    first.stdout.fnmatch_lines(["rootdir: */project", "study *: 4 of 4 trials done; new study"])
+    again = pytester.runpytest("--exp-store", str(store), "--exp-optimize", "6", "--exp-initial-points", "2")
+    again.assert_outcomes(passed=2)
+    again.stdout.fnmatch_lines(
+        [
+            f"rootdir: {pytester.path}",
+            "project/test_quad.py::test_quad: 2 trials*",
+            "study *: 6 of 6 trials done; resumed: 4 trials of earlier runs replayed into the optimizer",
+        ]
+    )
+    with Store.open_existing(store) as s:
+        trials = [t for run in s.runs() for t in s.trials(run.id)]
+    assert [t.trial for t in trials] == list(range(6))
+    assert len({t.study for t in trials}) == 1
+
+
 def test_fresh_and_changed_space_start_new_studies(pytester: pytest.Pytester) -> None:
     quadratic(pytester)
     args = ("--exp-optimize", "3", "--exp-surrogate", "random")

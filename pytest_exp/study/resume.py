@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pytest_exp.space import Space
-from pytest_exp.trial import TrialRecord, canonical_json
+from pytest_exp.trial import TrialRecord, canonical_json, same_test
 
 if TYPE_CHECKING:
     from pytest_exp.store import Store
@@ -62,13 +62,25 @@ class StoredStudies:
         with store:
             return store.latest_study(function)
 
-    def resume(self, function: str, base: str, *, fresh: bool) -> tuple[str, set[int]]:
-        """The study to continue (or start: ``base/run_name``) and the trial slots it already used."""
-        new = f"{base}/{self.run_name}"
+    def resume(self, function: str, space: Space, *, fresh: bool) -> tuple[str, set[int]]:
+        """The study to continue (or start: ``<key>/<run name>``) and the trial slots it already
+        used. A study stored under another node id of the same test (pytest's rootdir moved, see
+        :func:`same_test`) is continued too, under its own key, when its space is this one."""
+        new = f"{study_key(function, space)}/{self.run_name}"
         if fresh:
             return new, set()
-        latest = self.previous(function)
-        if latest is None or not latest[0].startswith(base + "/"):
+        name = function if self.previous(function) is not None else self._moved(function)
+        latest = None if name is None else self.previous(name)
+        if name is None or latest is None or not latest[0].startswith(study_key(name, space) + "/"):
             return new, set()
         earlier = self.history(latest[0])
         return latest[0], {r.trial for r in earlier if counts_towards_budget(r) and r.trial is not None}
+
+    def _moved(self, function: str) -> str | None:
+        """The one test function of the store's studies that is ``function`` under another rootdir."""
+        store = self._store()
+        if store is None:
+            return None
+        with store:
+            matches = same_test(function, store.study_functions())
+        return matches[0] if len(matches) == 1 else None
