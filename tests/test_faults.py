@@ -1,8 +1,11 @@
-"""Faults injected for real (SIGKILL, damaged journals, a full database, a store that cannot be
-written, a read-only store): no finished trial is lost without the run saying so and failing."""
+"""Faults injected for real: kill -9 of the run, of a worker and of the xdist controller,
+Ctrl-C and SIGTERM (to the process group and to the controller alone), pytest-timeout ending the
+process, damaged journals, a full database, a store that cannot be written, a read-only store.
+No finished trial is lost without the run saying so and failing; none is stored twice."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -271,10 +274,20 @@ def test_a(a, record_metric):
 def signalled_run(tmp_path: Path, send: str, *args: str, at: int = 5, marker: str = "") -> tuple[int, str]:
     (tmp_path / "test_s.py").write_text(SIGNALLED.format(send=send, at=at, marker=marker))
     command = [sys.executable, "-m", "pytest", "-v", "-p", "no:randomly", "-p", "no:cacheprovider", *args]
-    done = subprocess.run(
-        command, cwd=tmp_path, capture_output=True, text=True, timeout=120, start_new_session=True
+    child = subprocess.Popen(
+        command,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
     )
-    return done.returncode, done.stdout + done.stderr
+    try:
+        out, _ = child.communicate(timeout=120)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGKILL)  # workers a killed controller left behind
+    return child.returncode, out
 
 
 def check_signalled(tmp_path: Path, out: str, interrupted: set[str]) -> list[TrialRecord]:
@@ -469,3 +482,46 @@ def test_a_trial_pytest_timeout_ends_the_run_on_is_stored_as_timeout(tmp_path: P
         "which ends the process when a test runs over"
     )
     assert trials[2].metrics == {}  # journaled as the call began: what it recorded died with it
+
+
+# --------------------------------------------------------------------------- kill -9
+
+
+def stored_after_a_kill(tmp_path: Path) -> tuple[str, list[TrialRecord]]:
+    with Store.open_existing(tmp_path / ".pytest-exp") as store:  # recovers the dead run's journal
+        (run,) = store.runs()
+        trials = store.trials(run.id)
+    assert len({t.test for t in trials}) == len(trials)  # nothing twice
+    return run.status, trials
+
+
+def test_kill_9_of_the_run_keeps_every_finished_trial(tmp_path: Path) -> None:
+    rc, out = signalled_run(tmp_path, "os.kill(os.getpid(), signal.SIGKILL)")
+    assert rc == -signal.SIGKILL, out
+    status, trials = stored_after_a_kill(tmp_path)
+    assert status == "killed"
+    assert [(t.params["a"], t.status) for t in trials] == [(a, "passed") for a in range(5)]
+
+
+def test_kill_9_of_a_worker_crashes_its_trial_only(tmp_path: Path) -> None:
+    rc, out = signalled_run(tmp_path, "os.kill(os.getpid(), signal.SIGKILL)", "-n", "2")
+    assert rc == pytest.ExitCode.TESTS_FAILED, out
+    assert "12 trials, 12 configurations (11 passed, 1 crashed)" in out
+    with Store.open_existing(tmp_path / ".pytest-exp") as store:
+        (run,) = store.runs()
+        trials = store.trials(run.id)
+    assert run.status == "finished"
+    assert sorted((t.params["a"], t.status) for t in trials) == [
+        (a, "crashed" if a == 5 else "passed") for a in range(12)
+    ]
+
+
+def test_kill_9_of_the_controller_under_xdist_keeps_what_it_was_told(tmp_path: Path) -> None:
+    # The workers die with their channel. What the controller had read is stored once; a trial a
+    # worker finished and the controller never heard of is lost with it (workers keep no journal).
+    rc, out = signalled_run(tmp_path, "os.kill(os.getppid(), signal.SIGKILL)", "-n", "2")
+    assert rc == -signal.SIGKILL, out
+    status, trials = stored_after_a_kill(tmp_path)
+    assert status == "killed"
+    assert {t.status for t in trials} == {"passed"}
+    assert {t.params["a"] for t in trials} < set(range(12)) - {5}
