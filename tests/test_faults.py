@@ -471,7 +471,7 @@ def test_a_trial_pytest_timeout_ends_the_run_on_is_stored_as_timeout(tmp_path: P
     command = [sys.executable, "-m", "pytest", "-p", "no:randomly", "-p", "no:cacheprovider"]
     done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert done.returncode == 1, done.stdout
-    assert "Timeout" in done.stdout
+    assert "+ Timeout +" in done.stdout + done.stderr  # pytest-timeout 2.1 writes it to stderr
     with Store.open_existing(tmp_path / ".pytest-exp") as store:  # the next store recovers the journal
         (run,) = store.runs()
         trials = store.trials(run.id)
