@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_exp.space import Grid, Space
+from pytest_exp.study import backend
 from pytest_exp.study.proposer import Proposing, StudySpec
 from pytest_exp.trial import Trial, config_id, derive_seed, plain
 
@@ -45,6 +46,7 @@ class StudyPlan:
     budget: int
     settings: dict[str, Any]
     replayed: int  # trials of earlier runs that count towards the budget
+    backend: str = backend.DEFAULT  # --exp-optimizer's value: the backend, and its variant
 
     def spec(self) -> StudySpec:
         return StudySpec(
@@ -54,6 +56,7 @@ class StudyPlan:
             objective=self.objective,
             budget=self.budget,
             settings=self.settings,
+            backend=self.backend,
         )
 
 

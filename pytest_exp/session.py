@@ -91,6 +91,14 @@ class ExpSession:
                 "--exp-plot needs matplotlib, which is not installed: pip install 'pytest-exp[plot]'"
             )
         if self.cli["optimize"] is not None:
+            # The command line and the ini file alone: a usage error, before collection. Not for
+            # module:object, which may be importable only once collection puts its folder on sys.path.
+            optimizer = settings.resolve("optimizer", self.cli, {}, self.ini)
+            if ":" not in optimizer or backend.named(optimizer):
+                try:
+                    self.optimizer_settings(optimizer, {})
+                except CollectError as e:
+                    raise pytest.UsageError(str(e)) from None
             for grid_only in ("sample", "repeat"):
                 if self.cli[grid_only] is not None:
                     raise pytest.UsageError(
@@ -355,6 +363,42 @@ class ExpSession:
                 ids.append(label if repeat == 1 else f"{label}-run={run}")
         return argvalues, ids
 
+    def optimizer_settings(
+        self, optimizer: str, options: Mapping[str, Any]
+    ) -> tuple[backend.Backend, dict[str, Any]]:
+        """The backend ``optimizer`` names and the settings its studies get (``seed`` aside).
+        A setting of another backend, or one its variant contradicts, is an error."""
+        try:
+            chosen, variant = backend.choose(optimizer)
+        except backend.BackendError as e:
+            raise CollectError(str(e)) from None
+        layers = {"cli": self.cli, "marker": options, "ini": self.ini}
+        given = {
+            name: where
+            for name in backend.BACKEND_SETTINGS
+            for where, layer in reversed(layers.items())
+            if layer.get(name) is not None
+        }
+        for name in sorted(set(given) - set(chosen.SETTINGS)):
+            raise CollectError(
+                f"{self._setting_label(name, given[name])} is a setting of the skopt backend, which "
+                f"--exp-optimizer {optimizer} does not use"
+            )
+        opt = {k: settings.resolve(k, self.cli, options, self.ini) for k in chosen.SETTINGS}
+        implied = getattr(chosen, "implied", None)
+        for name, value in (implied(variant) if implied is not None and variant else {}).items():
+            if name in given and opt[name] != value:
+                raise CollectError(
+                    f"{self._setting_label(name, given[name])} {opt[name]} conflicts with --exp-optimizer "
+                    f"{optimizer}, which means {name} {value}"
+                )
+            opt[name] = value
+        return chosen, {**opt, "variant": variant}
+
+    def _setting_label(self, name: str, where: str) -> str:
+        setting = settings.BY_NAME[name]
+        return {"cli": setting.flag, "marker": f"{name}=", "ini": setting.ini}[where]
+
     def _study_items(
         self, function: str, space: Space, options: dict[str, Any], seed: int, passed: list[str]
     ) -> tuple[list[Any], list[str]]:
@@ -363,9 +407,10 @@ class ExpSession:
                 raise CollectError(
                     f"@pytest.mark.space({grid_only}=...) does not apply to an optimization study"
                 )
-        backend.load().check(space)
+        optimizer = settings.resolve("optimizer", self.cli, options, self.ini)
+        chosen, opt = self.optimizer_settings(optimizer, options)
+        chosen.check(space)
         budget = settings.resolve("optimize", self.cli, options, self.ini)
-        opt = {k: settings.resolve(k, self.cli, options, self.ini) for k in backend.load().SETTINGS}
         fresh = bool(settings.resolve("fresh", self.cli, {}, self.ini))
         key, done = self.studies.resume(function, space, fresh=fresh)
         plan = StudyPlan(
@@ -376,6 +421,7 @@ class ExpSession:
             budget=budget,
             settings={**opt, "seed": seed},
             replayed=len(done),
+            backend=optimizer,
         )
         width = max(3, len(str(budget - 1)))
         remaining = [i for i in range(budget) if i not in done]

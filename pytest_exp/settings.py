@@ -9,6 +9,7 @@ quick run of tests whose markers say ``repeat=5``).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from pathlib import PurePath
 from typing import Any, NamedTuple
@@ -63,6 +64,15 @@ def marker_seed(value: object) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise ValueError("expected an integer")
     return value
+
+
+_OPTIMIZER = re.compile(r"[A-Za-z_][\w.]*(:[\w.]+)?")
+
+
+def optimizer_value(value: object) -> str:
+    if not isinstance(value, str) or _OPTIMIZER.fullmatch(value.strip()) is None:
+        raise ValueError("expected NAME[:VARIANT] (e.g. skopt:gp, random, optuna:tpe) or module:object")
+    return value.strip()
 
 
 def objective_value(value: object) -> str:
@@ -216,6 +226,16 @@ SETTINGS = (
         trial_budget,
         marker=trial_budget,
         toml=int,
+    ),
+    Setting(
+        "optimizer",
+        "the optimizer backend, NAME[:VARIANT]: skopt (default; skopt:gp, skopt:rf, skopt:et), random, "
+        "optuna:tpe, optuna:cmaes, optuna:qmc, optuna:random, optuna:gp (pytest-exp[optuna]), a "
+        "backend registered in the pytest_exp.optimizers entry-point group, or module:object.",
+        optimizer_value,
+        default="skopt",
+        metavar="NAME[:VARIANT]",
+        marker=optimizer_value,
     ),
     Setting(
         "surrogate",

@@ -8,6 +8,9 @@ from pytest_exp.space import Space
 from pytest_exp.store import Store
 from pytest_exp.trial import Objective
 
+pytestmark = pytest.mark.usefixtures("warm_skopt")  # see conftest.py
+
+
 QUADRATIC = """
 import pytest
 
@@ -16,20 +19,6 @@ def test_quad(x, c, record_metric, exp_trial):
     assert exp_trial.params == {{"x": x, "c": c}}
     record_metric("y", {sign}((x - 1.5) ** 2) + c)
 """
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _warm_skopt() -> None:
-    # Inner pytester runs drop the modules they imported; numpy and scikit-learn's compiled
-    # modules cannot be loaded twice in a process. Importing them here keeps them loaded.
-    from pytest_exp.study import skopt as backend
-    from pytest_exp.study.study import Study
-
-    space = Space.from_dict({"x": {"type": "range", "bounds": [0, 1]}, "k": ["a", "b"]})
-    for surrogate in ("GP", "RF", "ET", "random"):
-        study = Study("warm", None, 3, backend.create(space, {"surrogate": surrogate, "initial_points": 1}))
-        for i in range(3):
-            study.tell(i, study.ask(i)["x"])
 
 
 def quadratic(pytester: pytest.Pytester, objective: str = "y:min", sign: str = "") -> None:

@@ -24,19 +24,6 @@ else:  # pragma: no cover - Python 3.10 only
     import tomli as tomllib
 
 
-@pytest.fixture(scope="module")
-def _warm_skopt() -> None:
-    # As in test_optimize.py: numpy's and scikit-learn's compiled modules cannot be loaded twice
-    # in a process, and inner pytester runs drop the modules they imported.
-    from pytest_exp.study import skopt as backend
-    from pytest_exp.study.study import Study
-
-    space = Space.from_dict({"x": {"type": "range", "bounds": [0, 1]}, "k": ["a", "b"]})
-    study = Study("warm", None, 2, backend.create(space, {"initial_points": 1}))
-    for i in range(2):
-        study.tell(i, study.ask(i)["x"])
-
-
 def stored(pytester: pytest.Pytester) -> list[Any]:
     with Store.open_existing(pytester.path / ".pytest-exp") as store:
         return [t for run in store.runs() for t in store.trials(run.id)]
@@ -196,7 +183,7 @@ dtype = "int"
 """
 
 
-@pytest.mark.usefixtures("_warm_skopt")
+@pytest.mark.usefixtures("warm_skopt")
 def test_a_parameter_over_the_limit_is_sampled_and_optimized(pytester: pytest.Pytester) -> None:
     pytester.makefile(".toml", space=BIG_RANGE)
     pytester.makepyfile(
@@ -278,7 +265,7 @@ def test_fit(a, t, x, opt, record_metric, exp_trial):
 """
 
 
-@pytest.mark.usefixtures("_warm_skopt")
+@pytest.mark.usefixtures("warm_skopt")
 @pytest.mark.parametrize("surrogate", ["GP", "random"])
 def test_a_study_searches_lists_of_arrays_and_tables(pytester: pytest.Pytester, surrogate: str) -> None:
     # Before: every trial failed with skopt's TypeError: unhashable type: 'list'.

@@ -13,6 +13,8 @@ from pytest_exp.store import Store
 from pytest_exp.study.study import Study
 from pytest_exp.trial import Objective, Point
 
+pytestmark = pytest.mark.usefixtures("warm_skopt")  # see conftest.py
+
 
 class Recorder:
     """An optimizer that proposes x=0, 1, 2, ... and records every tell."""
@@ -118,18 +120,6 @@ def test_fit(kernel, x, record_metric):
         raise ValueError("linear diverged")
     record_metric("loss", (x - 1) ** 2)
 """
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _warm_skopt() -> None:
-    # As in test_optimize: numpy's compiled modules cannot be loaded twice in a process.
-    from pytest_exp.space import Space
-    from pytest_exp.study import skopt as backend
-
-    space = Space.from_dict({"x": {"type": "range", "bounds": [0, 1]}, "k": ["a", "b"]})
-    warm = Study("warm", None, 3, backend.create(space, {"initial_points": 1}))
-    for i in range(3):
-        warm.tell(i, warm.ask(i)["x"])
 
 
 def test_a_study_over_a_failing_region_completes_its_budget(pytester: pytest.Pytester) -> None:

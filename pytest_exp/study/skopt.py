@@ -23,6 +23,13 @@ ACQUISITIONS = ("EI", "PI", "LCB", "gp_hedge")
 LIARS = ("cl_min", "cl_mean", "cl_max")
 SETTINGS = ("surrogate", "acq", "initial_points", "liar")
 """The settings this backend reads besides the seed (see :mod:`pytest_exp.settings`)."""
+VARIANTS = ("gp", "rf", "et", "random")
+"""``skopt:rf`` is ``--exp-surrogate RF``; ``random`` (also ``--exp-optimizer random``) is random search."""
+
+
+def implied(variant: str) -> dict[str, Any]:
+    """The settings a variant fixes."""
+    return {"surrogate": "random" if variant == "random" else variant.upper()}
 
 
 @dataclass(frozen=True)
@@ -232,4 +239,5 @@ def check(space: Space) -> None:
 
 
 def create(space: Space, settings: Mapping[str, Any]) -> SkoptOptimizer:
-    return SkoptOptimizer(space, OptSettings(**settings))
+    # The variant is in the surrogate already (see implied).
+    return SkoptOptimizer(space, OptSettings(**{k: v for k, v in settings.items() if k != "variant"}))
