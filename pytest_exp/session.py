@@ -372,6 +372,10 @@ class ExpSession:
             chosen, variant = backend.choose(optimizer)
         except backend.BackendError as e:
             raise CollectError(str(e)) from None
+        missing = getattr(chosen, "missing", None)  # what an optional backend lacks to run
+        problem = None if missing is None else missing(variant) if variant else missing()
+        if problem:
+            raise CollectError(f"--exp-optimizer {optimizer}: {problem}")
         layers = {"cli": self.cli, "marker": options, "ini": self.ini}
         given = {
             name: where

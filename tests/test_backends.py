@@ -61,10 +61,15 @@ def test_x(x, record_metric):
 
 @pytest.fixture
 def project(pytester: pytest.Pytester) -> pytest.Pytester:
-    pytester.makepyfile(ladder=THIRD_PARTY, stairs=THIRD_PARTY, test_x=TEST)  # stairs: not registered
+    needy = (  # a backend that lacks what it needs to run
+        "SETTINGS = ()\ncheck = create = None\n\n"
+        "def missing(variant=None):\n    return 'moon is not installed: pip install moon'\n"
+    )
+    # stairs: not registered
+    pytester.makepyfile(ladder=THIRD_PARTY, stairs=THIRD_PARTY, needy=needy, test_x=TEST)
     info = pytester.mkdir("ladder-1.0.dist-info")
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: ladder\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text("[pytest_exp.optimizers]\nladder = ladder\n")
+    (info / "entry_points.txt").write_text("[pytest_exp.optimizers]\nladder = ladder\nneedy = needy\n")
     pytester.syspathinsert()
     return pytester
 
@@ -105,13 +110,14 @@ def test_the_marker_and_the_ini_file_name_a_backend(project: pytest.Pytester) ->
         ),
         (
             ["--exp-optimizer", "optuan"],
-            "unknown optimizer 'optuan' (expected one of skopt, optuna, random, ladder, a backend registered "
-            "in the pytest_exp.optimizers entry-point group, or module:object)",
+            "unknown optimizer 'optuan' (expected one of skopt, optuna, random, ladder, needy, a backend "
+            "registered in the pytest_exp.optimizers entry-point group, or module:object)",
         ),
         (
             ["--exp-optimizer", "ladder:Nothing"],
             "optimizer 'ladder:Nothing': ladder has no variant 'Nothing' (expected one of up, down)",
         ),
+        (["--exp-optimizer", "needy"], "--exp-optimizer needy: moon is not installed: pip install moon"),
         (
             ["--exp-optimizer", "skopt:gp", "--exp-surrogate", "RF"],
             "--exp-surrogate RF conflicts with --exp-optimizer skopt:gp, which means surrogate GP",

@@ -3,7 +3,8 @@
 A backend is a module (or any object) with a ``SETTINGS`` tuple, the names of the settings it
 reads besides ``seed`` and ``variant``, which every backend gets (each one in
 :mod:`pytest_exp.settings`); optionally ``VARIANTS`` (``skopt:rf`` names variant ``rf``) and
-``implied(variant)``, the settings a variant fixes; ``check(space)``, which refuses at collection
+``implied(variant)``, the settings a variant fixes, and ``missing(variant)``, what the
+variant needs installed (None when nothing); ``check(space)``, which refuses at collection
 a space it cannot search; and ``create(space, settings)``, which returns an :class:`Optimizer` for
 one study. ``--exp-optimizer`` names one: built in, registered in the ``pytest_exp.optimizers``
 entry-point group, or ``module:object``. Backends are imported when a study is collected, never on
