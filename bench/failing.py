@@ -44,6 +44,8 @@ from dataclasses import dataclass
 from importlib.metadata import version
 from typing import Any
 
+from harness import fmt, table
+
 import pytest_exp
 from pytest_exp.space import Space
 from pytest_exp.study import skopt as backend
@@ -174,25 +176,6 @@ def check_functions() -> None:
         for d in backend.dimensions(Space.from_dict(f.space)):
             if f.minimizer[d.name] not in d:
                 raise SystemExit(f"{name}: minimizer {d.name}={f.minimizer[d.name]!r} is outside {d}")
-
-
-def fmt(x: float) -> str:
-    if x == 0:
-        return "0"
-    return f"{x:.3g}" if 1e-3 <= abs(x) < 1e4 else f"{x:.2e}"
-
-
-def table(header: Sequence[str], rows: Sequence[Sequence[str]], first: int = 14) -> list[str]:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    widths[0] = max(widths[0], first)
-
-    def line(cells: Sequence[str]) -> str:
-        return "  ".join(
-            f"{c:<{w}}" if i == 0 else f"{c:>{w}}" for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        )
-
-    head = line(header)
-    return [head, "-" * len(head), *(line(r) for r in rows)]
 
 
 def report(functions: Sequence[str], seeds: int, trials: int, initial: int) -> bool:

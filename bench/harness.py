@@ -91,3 +91,22 @@ def run_child(
         raise SystemExit(f"{label}: pytest exited {run['rc']}:\n{tail}")
     run["wall_s"] = wall
     return run
+
+
+def fmt(x: float) -> str:
+    if x == 0:
+        return "0"
+    return f"{x:.3g}" if 1e-3 <= abs(x) < 1e4 else f"{x:.2e}"
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]], first: int = 14) -> list[str]:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    widths[0] = max(widths[0], first)
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(
+            f"{c:<{w}}" if i == 0 else f"{c:>{w}}" for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        )
+
+    head = line(header)
+    return [head, "-" * len(head), *(line(r) for r in rows)]

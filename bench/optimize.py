@@ -58,6 +58,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from harness import fmt, table
 
 import pytest_exp
 from pytest_exp.space import Space
@@ -427,12 +428,6 @@ def same_points(a: Sequence[dict[str, Any]], b: Sequence[dict[str, Any]]) -> int
     return None if len(a) == len(b) else min(len(a), len(b))
 
 
-def fmt(x: float) -> str:
-    if x == 0:
-        return "0"
-    return f"{x:.3g}" if 1e-3 <= abs(x) < 1e4 else f"{x:.2e}"
-
-
 def geomean(values: Sequence[float]) -> float:
     return math.exp(sum(math.log(v) for v in values) / len(values))
 
@@ -448,19 +443,6 @@ def settings_note(function: str, bench: Bench, seed: int = 0) -> str:
         f"{kw['acq_func']} xi={kw.get('acq_func_kwargs', {}).get('xi')}, {kw['acq_optimizer']} "
         f"n_points={kw['acq_optimizer_kwargs']['n_points']}"
     )
-
-
-def table(header: Sequence[str], rows: Sequence[Sequence[str]], first: int = 18) -> list[str]:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    widths[0] = max(widths[0], first)
-
-    def line(cells: Sequence[str]) -> str:
-        return "  ".join(
-            f"{c:<{w}}" if i == 0 else f"{c:>{w}}" for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        )
-
-    head = line(header)
-    return [head, "-" * len(head), *(line(r) for r in rows)]
 
 
 # --------------------------------------------------------------------------- quality
@@ -516,7 +498,7 @@ def quality(bench: Bench, functions: Sequence[str], seeds: int, trials: int, job
     print()
     header = ["median regret", "optimum", *(LABELS[m] for m in METHODS), "same points (a)=(b)"]
     rows = [[f, fmt(optima[f]), *(fmt(median(regret[(f, m)])) for m in METHODS), same[f]] for f in functions]
-    print("\n".join(table(header, rows)))
+    print("\n".join(table(header, rows, first=18)))
     print()
 
     def ratio(f: str, m: str) -> float:
@@ -530,7 +512,7 @@ def quality(bench: Bench, functions: Sequence[str], seeds: int, trials: int, job
             *(f"{geomean([ratio(f, m) for f in functions]):.3g}x" for m in METHODS if m != "defaults"),
         ]
     )
-    print("\n".join(table(header, rows)))
+    print("\n".join(table(header, rows, first=18)))
     print()
     print(
         "seeds where (a) plugin beats (c) skopt defaults (lower regret), and the plugin's per-seed regrets:"
@@ -569,7 +551,7 @@ def quality(bench: Bench, functions: Sequence[str], seeds: int, trials: int, job
                 f"{sum(every):.1f}",
             ]
         )
-    print("\n".join(table(header, rows)))
+    print("\n".join(table(header, rows, first=18)))
     print(
         "  wall = the whole command in a fresh interpreter (pytest, or python -c <loop>): start-up, imports,"
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -84,8 +85,6 @@ class Results:
             self._journal_running(record)
 
     def _journal_running(self, record: TrialRecord) -> None:
-        if self.session.store_dir is None or (self.store is None and self.store_error):
-            return
         timeout = self._timeouts[record.test]
         cut = dataclasses.replace(
             record,
@@ -93,13 +92,7 @@ class Results:
             message=f"the process ended while this trial ran under pytest-timeout's thread method "
             f"(timeout {timeout:g} s), which ends the process when a test runs over",
         )
-        try:
-            if self.store is None:
-                self.store = self._open_store()
-            self.store.add_running(self.run_id, cut)
-        except self._store_errors as e:
-            if not self.store_error:
-                self._lost(e)
+        self._write(lambda store: store.add_running(self.run_id, cut))
 
     def _objective(self, text: str) -> Objective:
         parsed = self._parsed.get(text)
@@ -110,13 +103,17 @@ class Results:
     def _on_finished(self, record: TrialRecord) -> None:
         if record.study is not None and self.proposer is not None:
             self.proposer.tell(record)
+        # Once the database fails, the store still journals each trial for the next run.
+        self._write(lambda store: store.add_trial(self.run_id, record))
+
+    def _write(self, write: Callable[[Store], None]) -> None:
+        """Write to the store, opened at the first write; a failure fails the run (see _lost)."""
         if self.session.store_dir is None or (self.store is None and self.store_error):
             return  # --exp-store none, or the store could not be opened
         try:
             if self.store is None:
                 self.store = self._open_store()
-            # Once the database fails, the store still journals each trial for the next run.
-            self.store.add_trial(self.run_id, record)
+            write(self.store)
         except self._store_errors as e:
             if not self.store_error:
                 self._lost(e)
