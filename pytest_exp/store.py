@@ -127,7 +127,7 @@ FLUSH_EVERY = 256
 TEXT_FIELDS = ("test", "function", "config_id", "status", "message", "worker")
 JSON_FIELDS = ("params", "metrics", "gpus")
 _TEXT_AT = tuple(TRIAL_FIELDS.index(f) for f in TEXT_FIELDS)
-JSON_AT = tuple(TRIAL_FIELDS.index(f) for f in JSON_FIELDS)
+_PARAMS_AT, _METRICS_AT, _GPUS_AT = (TRIAL_FIELDS.index(f) for f in JSON_FIELDS)
 _SEED_AT = TRIAL_FIELDS.index("seed")
 _INT64 = range(-(2**63), 2**63)
 
@@ -676,16 +676,29 @@ def _trial_row(run_id: int, seq: int, record: TrialRecord) -> tuple[Any, ...]:
     if not "".join([row[i] for i in _TEXT_AT]).isascii():
         for i in _TEXT_AT:
             row[i] = _text(row[i])
-    for i in JSON_AT:
-        row[i] = _dumps(row[i])
+    row[_PARAMS_AT] = _dumps(record.params)
+    row[_METRICS_AT] = _dumps(record.metrics)
+    row[_GPUS_AT] = _gpus_text(record.gpus)
     row[_SEED_AT] = _int_in(row[_SEED_AT])
     return (run_id, seq, *row)
 
 
 # ensure_ascii (the default) keeps lone surrogates representable; default=str stores what JSON
-# cannot hold (TOML dates, arbitrary objects) as text rather than failing the run.
-_ENCODER = json.JSONEncoder(allow_nan=True, default=str, separators=(",", ":"))
+# cannot hold (TOML dates, arbitrary objects) as text rather than failing the run. No circular
+# check: a trial's values went through trial.plain (params) or record_metric (numbers) already.
+_ENCODER = json.JSONEncoder(allow_nan=True, default=str, separators=(",", ":"), check_circular=False)
 _dumps = _ENCODER.encode
+_GPUS_TEXT: dict[tuple[int, ...], str] = {}
+
+
+def _gpus_text(gpus: list[int]) -> str:
+    """A process's GPU ids as JSON text, encoded once per distinct list: every trial of a worker
+    has the same one, and a call of the encoder costs about as much as a trial's metrics."""
+    key = tuple(gpus)
+    text = _GPUS_TEXT.get(key)
+    if text is None:
+        text = _GPUS_TEXT[key] = _dumps(gpus)
+    return text
 
 
 def _text(s: str) -> str | bytes:
