@@ -217,6 +217,8 @@ class Results:
             if outcome != "passed":
                 record.status = "skipped" if outcome == "skipped" else "error"
                 record.message = _message(report)
+        elif when == "???" and record.finished is not None:
+            pass  # the worker went down after the trial's teardown reported: it is stored already
         elif when == "???":  # xdist: the worker died while running this item, or was interrupted
             if _interrupted_worker(report):
                 if record.status == "running":  # else its call reported: only its teardown was cut off

@@ -525,3 +525,19 @@ def test_kill_9_of_the_controller_under_xdist_keeps_what_it_was_told(tmp_path: P
     assert status == "killed"
     assert {t.status for t in trials} == {"passed"}
     assert {t.params["a"] for t in trials} < set(range(12)) - {5}
+
+
+def test_a_worker_dying_after_its_trial_reported_does_not_store_it_twice(tmp_path: Path) -> None:
+    # The teardown's report reached the controller, then the worker died before it said the item
+    # was done: xdist's crash report for it stored the trial a second time, as crashed.
+    (tmp_path / "conftest.py").write_text(
+        "import os\n\n"
+        "def pytest_runtest_logfinish(nodeid):\n"
+        "    if nodeid.endswith('[a=5]') and os.environ.get('PYTEST_XDIST_WORKER'):\n"
+        "        os._exit(1)\n"
+    )
+    rc, out = signalled_run(tmp_path, "pass", "-n", "2", at=-1)  # no trial sends anything
+    assert rc == pytest.ExitCode.TESTS_FAILED, out  # xdist counts its crash report as a failure
+    status, trials = stored_after_a_kill(tmp_path)  # nothing twice
+    assert status == "finished"
+    assert sorted((t.params["a"], t.status) for t in trials) == [(a, "passed") for a in range(12)]

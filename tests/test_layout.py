@@ -18,6 +18,7 @@ LAYERS = [
     "baseline",
     "gate",
     "study.skopt",
+    "study.optuna",
     "settings",
     "report",
     "store",
@@ -42,7 +43,13 @@ LAYERS = [
     "study.__init__",
 ]
 # Third-party libraries that only their backend module may import.
-OWNERS = {"skopt": "study.skopt", "threadpoolctl": "study.skopt", "matplotlib": "report"}
+OWNERS = {
+    "skopt": "study.skopt",
+    "threadpoolctl": "study.skopt",
+    "optuna": "study.optuna",
+    "torch": "study.optuna",
+    "matplotlib": "report",
+}
 
 
 def modules() -> dict[str, Path]:
