@@ -532,8 +532,11 @@ def test_a_worker_dying_after_its_trial_reported_does_not_store_it_twice(tmp_pat
     # was done: xdist's crash report for it stored the trial a second time, as crashed.
     (tmp_path / "conftest.py").write_text(
         "import os\n\n"
+        "WORKER = []\n\n"
+        "def pytest_configure(config):\n"
+        "    WORKER.append(hasattr(config, 'workerinput'))  # the controller relays logfinish too\n\n"
         "def pytest_runtest_logfinish(nodeid):\n"
-        "    if nodeid.endswith('[a=5]') and os.environ.get('PYTEST_XDIST_WORKER'):\n"
+        "    if nodeid.endswith('[a=5]') and WORKER[0]:\n"
         "        os._exit(1)\n"
     )
     rc, out = signalled_run(tmp_path, "pass", "-n", "2", at=-1)  # no trial sends anything
