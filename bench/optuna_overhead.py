@@ -29,7 +29,7 @@ SPACE = Space.from_dict(
     }
 )
 SAMPLERS: dict[str, Callable[[], Any]] = {
-    "tpe": lambda: optuna.samplers.TPESampler(seed=0, constant_liar=True),
+    "tpe": lambda: optuna.samplers.TPESampler(seed=0, constant_liar=True),  # experimental in 4.0: warns
     "cmaes": lambda: optuna.samplers.CmaEsSampler(seed=0, warn_independent_sampling=False),
     "random": lambda: optuna.samplers.RandomSampler(seed=0),
 }

@@ -11,6 +11,9 @@ report the workers had sent and the controller had not read. So, in the controll
 - SIGTERM (a scheduler preempting the job) is handled as Ctrl-C, so the run ends interrupted
   with every finished trial stored instead of dying mid-write.
 
+xdist workers have the same guard: a signal waits until a report is sent, and SIGTERM ends the
+running test as Ctrl-C does, so its trial is stored as interrupted rather than crashed.
+
 Handlers are installed only over Python's defaults: a handler the user's code set is left alone.
 """
 
@@ -33,7 +36,8 @@ SIGNALS: dict[signal.Signals, Handler] = {
 
 
 class Guard:
-    """The controller's signal handlers and the window in which a signal waits."""
+    """One process's signal handlers and the window in which a signal waits (every process has
+    one: in an xdist worker it guards the sending of reports, and SIGTERM ends its test as Ctrl-C)."""
 
     def __init__(self, config: pytest.Config, drain_timeout: float = DRAIN_TIMEOUT) -> None:
         self.config = config

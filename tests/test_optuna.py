@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import sys
+import warnings
 
 import pytest
 
@@ -76,7 +77,9 @@ def test_the_points_are_a_direct_optuna_loops(pytester: pytest.Pytester) -> None
     ).assert_outcomes(passed=15)
     ours = [(t.params["x"], t.params["k"]) for t in stored(pytester)]
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=3, constant_liar=True))
+    with warnings.catch_warnings():  # constant_liar is experimental in Optuna 4.0
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=3, constant_liar=True))
     dists = {
         "x": optuna.distributions.FloatDistribution(-5, 5),
         "k": optuna.distributions.CategoricalDistribution([0, 1]),
