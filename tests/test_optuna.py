@@ -19,11 +19,13 @@ optuna = pytest.importorskip("optuna")
 
 @pytest.fixture(scope="module", autouse=True)
 def _warm_samplers() -> None:
-    # As warm_skopt (conftest.py): QMC's scipy modules cannot be loaded twice in a process.
-    space = Space.from_dict({"x": {"type": "range", "bounds": [0, 1]}, "k": ["a", "b"]})
+    # As warm_skopt (conftest.py): QMC's scipy modules and cmaes (which CMA-ES imports only once
+    # two real dimensions have a first trial) cannot be loaded twice in a process.
+    real = {"type": "range", "bounds": [0, 1]}
+    space = Space.from_dict({"x": real, "y": real, "k": ["a", "b"]})
     for variant in ("tpe", "cmaes", "qmc", "random", "nsga2"):
         opt = backend.create(space, {"seed": 0, "variant": variant})
-        for _ in range(3):
+        for _ in range(5):
             opt.tell([point := opt.ask()], [point["x"]])
 
 
