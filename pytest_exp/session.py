@@ -373,35 +373,35 @@ class ExpSession:
         except backend.BackendError as e:
             raise CollectError(str(e)) from None
         missing = getattr(chosen, "missing", None)  # what an optional backend lacks to run
-        problem = None if missing is None else missing(variant) if variant else missing()
+        problem = missing(variant) if missing is not None else None
         if problem:
             raise CollectError(f"--exp-optimizer {optimizer}: {problem}")
-        layers = {"cli": self.cli, "marker": options, "ini": self.ini}
-        given = {
-            name: where
-            for name in backend.BACKEND_SETTINGS
-            for where, layer in reversed(layers.items())
-            if layer.get(name) is not None
-        }
-        for name in sorted(set(given) - set(chosen.SETTINGS)):
+        given = {n: label for n in backend.BACKEND_SETTINGS if (label := self._given_as(n, options))}
+        foreign = sorted(set(given) - set(chosen.SETTINGS))
+        if foreign:
             raise CollectError(
-                f"{self._setting_label(name, given[name])} is a setting of the skopt backend, which "
-                f"--exp-optimizer {optimizer} does not use"
+                f"{given[foreign[0]]} is a setting of the skopt backend, which --exp-optimizer "
+                f"{optimizer} does not use"
             )
         opt = {k: settings.resolve(k, self.cli, options, self.ini) for k in chosen.SETTINGS}
         implied = getattr(chosen, "implied", None)
         for name, value in (implied(variant) if implied is not None and variant else {}).items():
             if name in given and opt[name] != value:
                 raise CollectError(
-                    f"{self._setting_label(name, given[name])} {opt[name]} conflicts with --exp-optimizer "
-                    f"{optimizer}, which means {name} {value}"
+                    f"{given[name]} {opt[name]} conflicts with --exp-optimizer {optimizer}, which means "
+                    f"{name} {value}"
                 )
             opt[name] = value
         return chosen, {**opt, "variant": variant}
 
-    def _setting_label(self, name: str, where: str) -> str:
+    def _given_as(self, name: str, marker: Mapping[str, Any]) -> str | None:
+        """How setting ``name`` was given where it wins (its flag, marker keyword or ini key), or
+        None when it is left at its default."""
         setting = settings.BY_NAME[name]
-        return {"cli": setting.flag, "marker": f"{name}=", "ini": setting.ini}[where]
+        for layer, label in ((self.cli, setting.flag), (marker, f"{name}="), (self.ini, setting.ini)):
+            if layer.get(name) is not None:
+                return label
+        return None
 
     def _study_items(
         self, function: str, space: Space, options: dict[str, Any], seed: int, passed: list[str]

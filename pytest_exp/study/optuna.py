@@ -38,7 +38,7 @@ INSTALL_TORCH = "optuna:gp needs torch (about 900 MB with its CUDA packages): pi
 TINY = sys.float_info.min  # the smallest normal float
 
 
-def missing(variant: str = DEFAULT_VARIANT) -> str | None:
+def missing(variant: str | None = None) -> str | None:
     """What to install before ``variant`` can run, or None; imports nothing, so a session can
     ask at startup and raise a usage error."""
     if importlib.util.find_spec("optuna") is None:
@@ -60,7 +60,7 @@ def sampler(variant: str, seed: int) -> BaseSampler:
     so that each seed gives its own sequence."""
     import optuna.samplers as s
 
-    with _quiet():
+    with _quiet(logs=True):
         if variant == "tpe":
             return s.TPESampler(seed=seed, constant_liar=True)
         if variant == "cmaes":
@@ -99,18 +99,23 @@ def distributions(space: Space) -> dict[str, BaseDistribution]:
 
 
 @contextmanager
-def _quiet(torch: Any = None) -> Iterator[None]:
-    """Around every Optuna call: no warnings, no log lines below WARNING and, for GP, one torch
-    thread (its small matrices get slower with more, and under xdist they would compete with the
-    workers' own training).
+def _quiet(torch: Any = None, *, logs: bool = False) -> Iterator[None]:
+    """Around every Optuna call: no warnings and, for GP, one torch thread (its small matrices get
+    slower with more, and under xdist they would compete with the workers' own training); with
+    ``logs``, no log lines below WARNING.
 
     Optuna marks QMC and some arguments experimental and -W error suites must not fail; numpy
-    warns inside TPE (a log1p of 0) on int ranges wider than 2**51, whose points are fine.
+    warns inside TPE (a log1p of 0) on int ranges wider than 2**51, whose points are fine. Of the
+    calls made here only creating a study logs below WARNING ("A new study created in memory"):
+    asking and telling log nothing (Optuna logs finished trials in ``optimize``), and setting a
+    level costs as much as a random sampler's proposal, so ``ask`` and ``tell`` leave it alone.
     """
     import optuna
 
     verbosity = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(max(verbosity, optuna.logging.WARNING))
+    loud = logs and verbosity < optuna.logging.WARNING
+    if loud:
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
     threads = torch.get_num_threads() if torch is not None else 0
     try:
         with warnings.catch_warnings():
@@ -122,7 +127,8 @@ def _quiet(torch: Any = None) -> Iterator[None]:
     finally:
         if torch is not None:
             torch.set_num_threads(threads)
-        optuna.logging.set_verbosity(verbosity)
+        if loud:
+            optuna.logging.set_verbosity(verbosity)
 
 
 class OptunaOptimizer:
@@ -150,8 +156,8 @@ class OptunaOptimizer:
             for n, vs in self._values.items()
         }
         # The trial numbers of points asked (or held for a caller) and not told, by their key.
-        self._running: dict[str, list[int]] = {}
-        with _quiet(self._torch):
+        self._running: dict[tuple[Any, ...], list[int]] = {}
+        with _quiet(self._torch, logs=True):
             self.study: optuna.Study = optuna.create_study(
                 direction="minimize", sampler=sampler(variant, random_state(seed))
             )
@@ -173,23 +179,26 @@ class OptunaOptimizer:
             params[n] = v
         return params
 
-    def _key(self, params: Mapping[str, Any]) -> str:
-        return canonical_json([params[n] for n in self.dists])
+    def _key(self, params: Mapping[str, Any]) -> tuple[Any, ...]:
+        # With each value's type, so that a choice of 1 and True (equal in Python) stay apart.
+        return tuple((type(params[n]), params[n]) for n in self.dists)
 
     def _hold(self, pending: Sequence[Point]) -> None:
         """Make each pending point a RUNNING trial, adding those that are not one yet (points this
         optimizer did not hand out)."""
+        if not pending:
+            return
         from optuna.trial import TrialState, create_trial
 
-        wanted = Counter(self._key(params) for params in map(self._params, pending))
-        for p in pending:
-            params = self._params(p)
+        held = [self._params(p) for p in pending]
+        wanted = Counter(map(self._key, held))
+        for params in held:
             key = self._key(params)
             numbers = self._running.setdefault(key, [])
             if len(numbers) < wanted[key]:
                 trial = create_trial(params=params, distributions=self.dists, state=TrialState.RUNNING)
+                numbers.append(len(self.study.get_trials(deepcopy=False)))  # the number it gets
                 self.study.add_trial(trial)
-                numbers.append(self.study.trials[-1].number)
 
     def ask(self, pending: Sequence[Point] = ()) -> Point:
         if not self.dists:
