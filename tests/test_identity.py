@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from pytest_exp.space import Space
-from pytest_exp.study.resume import study_key
+from pytest_exp.study.resume import resumed_seed, study_key
 from pytest_exp.trial import derive_seed
 
 BASIC = """
@@ -111,3 +111,5 @@ def test_random_draws_and_derived_seeds_are_pinned() -> None:
     assert [p["lr"] for p in lr] == [0.00153496812012246, 0.0023908136255695596, 0.0040567303968739475]
     # An optimization trial's seed: the study's seed, the study key's base and the slot number.
     assert derive_seed(0, "0123456789abcdef", 7) == 115305049
+    # The optimizer's seed in a run resuming a study: the first run's, and then per trials replayed.
+    assert [resumed_seed(0, n) for n in (0, 3, 4)] == [0, 450596238, 912663516]

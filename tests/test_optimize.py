@@ -453,3 +453,25 @@ def test_dimensions_of_a_fixed_space() -> None:
     space = Space().add_value("a", 1).add_value("b", "x")
     assert dimensions(space) == []
     assert space.fixed() == {"a": 1, "b": "x"}
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--exp-optimizer", "random"),
+        ("--exp-optimizer", "skopt:gp", "--exp-initial-points", "6"),
+        ("--exp-optimizer", "optuna:random"),
+        ("--exp-optimizer", "optuna:tpe"),
+    ],
+    ids=["random", "skopt-gp", "optuna-random", "optuna-tpe"],
+)
+def test_a_resumed_study_proposes_new_points(pytester: pytest.Pytester, args: tuple[str, ...]) -> None:
+    # A resumed study's optimizer was seeded as the first run's: its random draws (all of random
+    # search, and the initial points) began again from the start and re-ran the stored points.
+    if "optuna" in args[1]:
+        pytest.importorskip("optuna")
+    quadratic(pytester)
+    pytester.runpytest("--exp-optimize", "3", *args).assert_outcomes(passed=3)
+    pytester.runpytest("--exp-optimize", "6", *args).assert_outcomes(passed=3)
+    xs = [t.params["x"] for t in stored(pytester)]
+    assert len(xs) == len(set(xs)) == 6

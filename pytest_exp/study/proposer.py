@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from pytest_exp.space import Space
 from pytest_exp.study import backend, wire
-from pytest_exp.study.resume import counts_towards_budget
+from pytest_exp.study.resume import counts_towards_budget, resumed_seed
 from pytest_exp.study.study import Study, objective_value
 from pytest_exp.trial import Objective, Point, TrialRecord, plain, safe_name
 
@@ -101,9 +101,10 @@ class Proposer:
     def _start(self, spec: StudySpec) -> Study:
         objective = Objective.parse(spec.objective) if spec.objective else None
         space = Space.from_dict(spec.space, source=spec.function)
-        optimizer = backend.load(spec.backend).create(space, spec.settings)
-        study = Study(spec.key, objective, spec.budget, optimizer)
         done = [r for r in self._history(spec.key) if counts_towards_budget(r)]
+        settings = {**spec.settings, "seed": resumed_seed(spec.settings["seed"], len(done))}
+        optimizer = backend.load(spec.backend).create(space, settings)
+        study = Study(spec.key, objective, spec.budget, optimizer)
         study.replay([(r.trial, r.params, objective_value(r)) for r in done if r.trial is not None])
         self.functions[spec.key] = spec.function
         self.origins[spec.key] = self._origin(spec, len(done))

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pytest_exp.space import Space
-from pytest_exp.trial import TrialRecord, canonical_json, same_test
+from pytest_exp.trial import TrialRecord, canonical_json, derive_seed, same_test
 
 if TYPE_CHECKING:
     from pytest_exp.store import Store
@@ -21,6 +21,13 @@ if TYPE_CHECKING:
 def study_key(function: str, space: Space) -> str:
     """What makes two runs the same study: the test and the meaning of its space."""
     return hashlib.sha256(canonical_json([function, space.fingerprint()]).encode()).hexdigest()[:16]
+
+
+def resumed_seed(seed: int, replayed: int) -> int:
+    """The optimizer's seed in a run that resumes a study with ``replayed`` finished trials: one
+    of its own, since with the first run's its random draws (random search, initial points, a
+    sampler's startup) would repeat the stored points."""
+    return derive_seed(seed, "resume", replayed) if replayed else seed
 
 
 def counts_towards_budget(record: TrialRecord) -> bool:
