@@ -31,12 +31,33 @@ def _exp_slot(request: pytest.FixtureRequest) -> Slot | OptSlot:
     return slot
 
 
+class ExpTrial(Trial):
+    """What ``exp_trial`` gives a test: the trial, and in a study with ``--exp-pruner`` whether
+    to stop it early."""
+
+    __slots__ = ()
+
+    def should_prune(self) -> bool:
+        """Whether the study's pruner would stop this trial now, judging the objective's values
+        recorded with ``step=`` against the other trials' (always False without a pruner)."""
+        __tracebackhide__ = True
+        return SINK.current is not None and SINK.current.prune_reason() is not None
+
+    def prune_if_needed(self) -> None:
+        """Stop this trial if the pruner says so: it is skipped with the reason, stored as
+        ``pruned``, and counts towards the study's budget."""
+        __tracebackhide__ = True
+        reason = SINK.current.prune_reason() if SINK.current is not None else None
+        if reason is not None:
+            pytest.skip(reason)
+
+
 @pytest.fixture
-def exp_trial(_exp_slot: Slot | OptSlot, request: pytest.FixtureRequest) -> Trial:
+def exp_trial(_exp_slot: Slot | OptSlot, request: pytest.FixtureRequest) -> ExpTrial:
     """The running trial: configuration ``id``, ``run`` (1..repeat), ``seed`` and ``params``."""
     trial = trial_of(request.node)
     assert trial is not None  # _exp_slot checked that this is a space trial
-    return trial
+    return ExpTrial(*trial)
 
 
 @pytest.fixture

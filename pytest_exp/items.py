@@ -47,6 +47,7 @@ class StudyPlan:
     settings: dict[str, Any]
     replayed: int  # trials of earlier runs that count towards the budget
     backend: str = backend.DEFAULT  # --exp-optimizer's value: the backend, and its variant
+    pruner: str = "none"
 
     def spec(self) -> StudySpec:
         return StudySpec(
@@ -57,6 +58,7 @@ class StudyPlan:
             budget=self.budget,
             settings=self.settings,
             backend=self.backend,
+            pruner=self.pruner,
         )
 
 

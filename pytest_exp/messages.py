@@ -28,6 +28,7 @@ class TrialStarted:
     params: dict[str, Any]  # JSON values (trial.json_params)
     seed: int
     metrics: dict[str, list[Number]]
+    steps: dict[str, list[int]]
     worker: str
     gpus: list[int]
     started: float
@@ -39,11 +40,13 @@ class TrialStarted:
 
 @dataclass(slots=True)
 class TrialProgress:
-    """On a later report, when something changed: every metric's series, and the objective an
-    optimization trial reported."""
+    """On a later report, when something changed: every metric's series (and steps), the
+    objective an optimization trial reported, and whether the study's pruner stopped it."""
 
     metrics: dict[str, list[Number]]
+    steps: dict[str, list[int]]
     objective: str | None = None
+    pruned: bool = False
 
 
 Message = TrialStarted | TrialProgress

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_exp import settings, worker
-from pytest_exp.messages import ATTR, TrialStarted, decode
+from pytest_exp.messages import ATTR, TrialProgress, TrialStarted, decode
 from pytest_exp.session import ExpSession
 from pytest_exp.study.proposer import Proposer
 from pytest_exp.trial import Objective, TrialRecord, by_function
@@ -62,6 +62,7 @@ class Results:
             params=data.params,
             seed=data.seed,
             metrics=data.metrics,
+            steps=data.steps,
             worker=data.worker,
             gpus=gpus,
             started=data.started,
@@ -165,6 +166,7 @@ class Results:
                     if live is not None and live.item.nodeid == record.test:
                         # In this process the call never reported: take its metrics from the item.
                         record.metrics = {k: list(v) for k, v in live.series.items()}
+                        record.steps = {k: list(v) for k, v in live.steps.items()}
                     record.status = "interrupted"
                     record.message = record.message or "the session ended before this trial finished"
                 # else its call reported (and pytest counted it): only the teardown was cut off
@@ -199,7 +201,7 @@ class Results:
                 return
             record = found
             if data is not None:
-                record.metrics = data.metrics
+                record.metrics, record.steps = data.metrics, data.steps
                 if data.objective is not None and record.objective is None:
                     record.objective = data.objective
                     self.objectives[record.function] = self._objective(data.objective)
@@ -208,6 +210,8 @@ class Results:
         if when == "call":
             record.status, record.duration = outcome, report.duration
             record.message = "" if outcome == "passed" else _message(report)
+            if outcome == "skipped" and isinstance(data, TrialProgress) and data.pruned:
+                record.status, record.message = "pruned", record.message.removeprefix("Skipped: ")
         elif when == "teardown":
             if outcome == "failed" and record.status in ("passed", "running"):
                 record.status, record.message = "error", _message(report)

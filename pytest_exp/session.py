@@ -426,6 +426,7 @@ class ExpSession:
             settings={**opt, "seed": seed},
             replayed=len(done),
             backend=optimizer,
+            pruner=settings.resolve("pruner", self.cli, options, self.ini),
         )
         width = max(3, len(str(budget - 1)))
         remaining = [i for i in range(budget) if i not in done]

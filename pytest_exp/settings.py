@@ -15,6 +15,7 @@ from pathlib import PurePath
 from typing import Any, NamedTuple
 
 from pytest_exp.space import MAX_GRID
+from pytest_exp.study.pruning import NAMES as PRUNERS
 from pytest_exp.study.skopt import ACQUISITIONS, LIARS, SURROGATES
 from pytest_exp.tolerance import SPEC_FORM, tolerance_setting
 from pytest_exp.trial import Objective
@@ -236,6 +237,15 @@ SETTINGS = (
         default="skopt",
         metavar="NAME[:VARIANT]",
         marker=optimizer_value,
+    ),
+    Setting(
+        "pruner",
+        "stop unpromising study trials early: none (default), median or halving (successive "
+        "halving); a test asks with exp_trial.should_prune() after record_metric(name, value, step=k).",
+        choice(*PRUNERS),
+        default="none",
+        metavar="PRUNER",
+        marker=choice(*PRUNERS),
     ),
     Setting(
         "surrogate",

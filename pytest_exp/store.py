@@ -50,11 +50,17 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
 FILENAME = "exp.sqlite"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # What each older version needs to become the next one. 1 -> 2 adds statuses only: runs marked
 # "killed" and trials marked "timeout" (see Store.add_running), which a version-1 reader would
-# not know; the tables are unchanged.
-MIGRATIONS: dict[int, tuple[str, ...]] = {1: ()}
+# not know; the tables are unchanged. 2 -> 3 adds the trials' ``steps`` (and the status "pruned").
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: (),
+    2: ("ALTER TABLE trials ADD COLUMN steps TEXT NOT NULL DEFAULT '{}'",),
+}
+# Columns added since version 1, and what a store from before them reads as (a reader that
+# cannot write, so cannot migrate, reads an older store as it is).
+ADDED_COLUMNS = {"steps": "'{}'"}
 BUSY_TIMEOUT_S = 5.0
 GIT_TIMEOUT_S = 5.0
 PACKAGES = ("pytest", "pytest-xdist", "pytest-exp", "scikit-optimize", "numpy", "pytest-json-report")
@@ -98,7 +104,8 @@ CREATE TABLE trials (
     objective TEXT,
     study TEXT,
     trial INTEGER,
-    seq INTEGER NOT NULL
+    seq INTEGER NOT NULL,
+    steps TEXT NOT NULL DEFAULT '{}'
 );
 CREATE UNIQUE INDEX trials_by_run ON trials (run_id, seq);
 """
@@ -125,9 +132,9 @@ RECORD_START = b"\x80\x05\x95"
 FLUSH_AFTER_S = 1.0
 FLUSH_EVERY = 256
 TEXT_FIELDS = ("test", "function", "config_id", "status", "message", "worker")
-JSON_FIELDS = ("params", "metrics", "gpus")
+JSON_FIELDS = ("params", "metrics", "gpus", "steps")
 _TEXT_AT = tuple(TRIAL_FIELDS.index(f) for f in TEXT_FIELDS)
-_PARAMS_AT, _METRICS_AT, _GPUS_AT = (TRIAL_FIELDS.index(f) for f in JSON_FIELDS)
+_PARAMS_AT, _METRICS_AT, _GPUS_AT, _STEPS_AT = (TRIAL_FIELDS.index(f) for f in JSON_FIELDS)
 _SEED_AT = TRIAL_FIELDS.index("seed")
 _INT64 = range(-(2**63), 2**63)
 
@@ -205,8 +212,7 @@ class Store:
             raise StoreError(f"{self.path}: cannot open ({e})") from None
         try:
             if self.read_only:
-                self._check_version()
-                self._check_columns()
+                self._check_columns(older=self._check_version() < SCHEMA_VERSION)
             else:
                 self._prepare()
                 self._recover()
@@ -260,25 +266,29 @@ class Store:
                     if statement.strip():
                         db.execute(statement)
             else:
-                self._check_columns()
+                self._check_columns(older=True)
                 for step in range(version, SCHEMA_VERSION):
                     for statement in MIGRATIONS[step]:
                         db.execute(statement)
+            self._check_columns()
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             db.execute("COMMIT")
         except BaseException:
             self._rollback()
             raise
 
-    def _check_columns(self) -> None:
-        # A store written while the schema was still moving (before a release) lacks columns.
+    def _check_columns(self, *, older: bool = False) -> None:
+        """Refuse a store that lacks columns its version has (written while the schema was still
+        moving, before a release); an ``older`` version's store may lack those added since, which
+        its trials read as their defaults."""
         have = {row[1] for row in self._db.execute("PRAGMA table_info(trials)")}
-        missing = [f for f in TRIAL_FIELDS if f not in have]
+        missing = [f for f in TRIAL_FIELDS if f not in have and not (older and f in ADDED_COLUMNS)]
         if missing:
             raise StoreError(
                 f"{self.path}: written by an older pytest-exp (no column {missing[0]!r}); "
                 "move it away or use another --exp-store"
             )
+        self._columns = ", ".join(f if f in have else f"{ADDED_COLUMNS[f]} AS {f}" for f in TRIAL_FIELDS)
 
     def _version(self) -> int:
         version: int = self._db.execute("PRAGMA user_version").fetchone()[0]
@@ -521,7 +531,7 @@ class Store:
         self.flush()
         self._require_run(run_id)
         rows = self._db.execute(
-            f"SELECT {TRIAL_COLUMNS} FROM trials WHERE run_id = ? ORDER BY id", (run_id,)
+            f"SELECT {self._columns} FROM trials WHERE run_id = ? ORDER BY id", (run_id,)
         ).fetchall()
         return [_trial(row) for row in rows]
 
@@ -530,7 +540,7 @@ class Store:
         the run named ``before_run`` (a study's history as it stood when that run started)."""
         self.flush()
         rows = self._db.execute(
-            f"SELECT {TRIAL_COLUMNS} FROM trials WHERE study = ? "
+            f"SELECT {self._columns} FROM trials WHERE study = ? "
             "AND run_id NOT IN (SELECT id FROM runs WHERE name = ?) ORDER BY id",
             (study, before_run),
         ).fetchall()
@@ -660,6 +670,8 @@ def journaled_rows(data: bytes, run_id: int) -> tuple[list[tuple[Any, ...]], int
             row = _PlainUnpickler(stream).load()
         except Exception:  # what a damaged record raises depends on the damage
             row = None
+        if isinstance(row, tuple) and len(row) == len(TRIAL_FIELDS) + 1 and row[:1] == (run_id,):
+            row += ("{}",)  # journaled by a version without steps (schema 2), killed before its commit
         if isinstance(row, tuple) and len(row) == len(TRIAL_FIELDS) + 2 and row[0] == run_id:
             rows.append(row)
             in_damage, at = False, stream.tell()
@@ -679,6 +691,7 @@ def _trial_row(run_id: int, seq: int, record: TrialRecord) -> tuple[Any, ...]:
     row[_PARAMS_AT] = _dumps(record.params)
     row[_METRICS_AT] = _dumps(record.metrics)
     row[_GPUS_AT] = _gpus_text(record.gpus)
+    row[_STEPS_AT] = _dumps(record.steps) if record.steps else "{}"
     row[_SEED_AT] = _int_in(row[_SEED_AT])
     return (run_id, seq, *row)
 
@@ -758,7 +771,7 @@ def _run_info(row: tuple[Any, ...]) -> RunInfo:
 
 def _trial(row: tuple[Any, ...]) -> TrialRecord:
     data = dict(zip(TRIAL_FIELDS, row, strict=True))
-    for key in ("params", "metrics", "gpus"):
+    for key in JSON_FIELDS:
         data[key] = json.loads(data[key])
     data["seed"] = int(data["seed"])
     for key in TEXT_FIELDS:

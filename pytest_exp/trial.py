@@ -138,7 +138,8 @@ class Objective(NamedTuple):
 
 @dataclass(slots=True)
 class TrialRecord:
-    """One trial as the controller sees it; ``metrics`` holds each metric's series, in order.
+    """One trial as the controller sees it; ``metrics`` holds each metric's series, in order, and
+    ``steps`` the steps of those recorded with ``step=``.
     ``study`` and ``trial`` are set for optimization trials: the study and the trial's slot in it
     (trial-007 is 7). The store's columns are these fields, in this order."""
 
@@ -159,6 +160,8 @@ class TrialRecord:
     objective: str | None = None
     study: str | None = None
     trial: int | None = None
+    # The step of each value, for the metrics recorded with ``step=`` (learning curves).
+    steps: dict[str, list[int]] = field(default_factory=dict)
 
     def last(self) -> dict[str, Number]:
         """Each metric's value for this trial: the last one recorded."""

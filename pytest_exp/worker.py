@@ -11,7 +11,7 @@ import pytest
 from pytest_exp.fixtures import _record_metric
 from pytest_exp.items import TRIAL, OptSlot, Slot, assign_point, grid_trial, group_of, slot_of
 from pytest_exp.messages import ATTR, Message, TrialProgress, TrialStarted, encode
-from pytest_exp.metrics import SINK, MetricRecorder
+from pytest_exp.metrics import SINK, MetricError, MetricRecorder
 from pytest_exp.session import STASH
 from pytest_exp.study.proposer import ProposerError
 from pytest_exp.trial import Objective, Trial, json_params
@@ -22,7 +22,7 @@ class Live(MetricRecorder):
     its slot and trial. ``SINK.current`` while it runs, and in the item's stash until its
     teardown report."""
 
-    __slots__ = ("item", "objective", "previous", "remote", "sent", "slot", "started", "trial")
+    __slots__ = ("item", "objective", "previous", "pruned", "remote", "sent", "slot", "started", "trial")
 
     def __init__(
         self, item: pytest.Item, slot: Slot | OptSlot | None, trial: Trial | None, *, remote: bool
@@ -36,6 +36,37 @@ class Live(MetricRecorder):
         self.objective: str | None = None
         self.sent = 0  # self.recorded when a report last carried the metrics
         self.previous = SINK.current  # a test running pytest (pytester) gets its recorder back
+        self.pruned = False  # whether the pruner said to stop: a skipped call is then "pruned"
+
+    def prune_reason(self) -> str | None:
+        """Ask the study's pruner, with the objective's curve so far, whether to stop now."""
+        __tracebackhide__ = True
+        slot = self.slot
+        if not isinstance(slot, OptSlot) or slot.plan.pruner == "none":
+            return None
+        proposer = self.item.config.stash[STASH].proposer
+        assert proposer is not None  # a study's trial got its point from it
+        if slot.plan.objective is not None:
+            name = Objective.parse(slot.plan.objective).name
+        elif len(self.steps) == 1:
+            (name,) = self.steps
+        else:
+            raise MetricError(
+                "exp_trial.should_prune(): which metric is the objective? Set objective="
+                '"NAME[:min|max]" in the marker, --exp-objective or exp_objective'
+            )
+        curve = [(step, float(value)) for step, value in self.curve(name)]
+        if not curve:
+            raise MetricError(
+                f"exp_trial.should_prune(): the objective {name!r} has no value with a step yet; "
+                f"record one with record_metric({name!r}, value, step=k) first"
+            )
+        try:
+            reason = proposer.prune(slot.plan.spec(), slot.number, curve)
+        except ProposerError as e:
+            raise pytest.fail.Exception(str(e), pytrace=False) from None
+        self.pruned = self.pruned or reason is not None
+        return reason
 
 
 LIVE = pytest.StashKey[Live]()
@@ -113,7 +144,9 @@ def message(live: Live, when: str) -> Message:
     is made, and in one process the record then shares them with the item.
     """
     if when != "setup":
-        return TrialProgress(metrics=live.series, objective=live.objective)
+        return TrialProgress(
+            metrics=live.series, steps=live.steps, objective=live.objective, pruned=live.pruned
+        )
     slot, trial, item = live.slot, live.trial, live.item
     assert slot is not None  # annotate() sends messages for space trials only
     assert trial is not None
@@ -125,6 +158,7 @@ def message(live: Live, when: str) -> Message:
         params=json_params(trial.params),
         seed=trial.seed,
         metrics=live.series,
+        steps=live.steps,
         worker=session.worker,
         gpus=session.gpus,
         started=live.started,
@@ -158,7 +192,10 @@ def annotate(report: pytest.TestReport) -> None:
         if when == "setup":
             live.started = report.start
         # After the setup's, only what changed: the controller keeps what the last report carried.
-        if when == "setup" or live.sent != live.recorded or (when == "call" and live.objective is not None):
+        changed = live.sent != live.recorded or (
+            when == "call" and (live.objective is not None or live.pruned)
+        )
+        if when == "setup" or changed:
             data = message(live, when)
             setattr(report, ATTR, encode(data) if live.remote else data)
             live.sent = live.recorded
@@ -187,4 +224,6 @@ def json_metadata(item: pytest.Item) -> dict[str, Any]:
         "gpus": list(item.config.stash[STASH].gpus),  # copied: json-report keeps this dict
         "metrics": {k: list(v) for k, v in live.series.items()},
     }
+    if live.steps:
+        exp["steps"] = {k: list(v) for k, v in live.steps.items()}
     return {"exp": exp}

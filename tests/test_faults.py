@@ -178,16 +178,10 @@ def test_a_write_error_mid_run_fails_the_run_and_the_next_run_recovers_every_tri
 # --------------------------------------------------------------------------- read-only stores
 
 
-@pytest.fixture
-def read_only_store(tmp_path: Path) -> Iterator[Path]:
-    """A store with one finished run, in a directory that cannot be written: by its modes, or,
-    for root (whom modes do not bind), by a read-only bind mount."""
-    directory = tmp_path / "store"
-    with Store(directory) as store:
-        run_id = store.start_run(seed=3, argv=["-q"], rootdir=str(tmp_path))
-        for i in range(3):
-            store.add_trial(run_id, trial(i))
-        store.finish_run(run_id, status="finished")
+@contextlib.contextmanager
+def read_only(directory: Path) -> Iterator[Path]:
+    """``directory`` made impossible to write: by its modes, or, for root (whom modes do not
+    bind), by a read-only bind mount."""
     if os.geteuid() != 0:
         (directory / FILENAME).chmod(0o444)
         directory.chmod(0o555)
@@ -201,6 +195,34 @@ def read_only_store(tmp_path: Path) -> Iterator[Path]:
         yield directory
     finally:
         subprocess.run(["umount", str(directory)], check=True)
+
+
+@pytest.fixture
+def read_only_store(tmp_path: Path) -> Iterator[Path]:
+    """A store with one finished run, in a directory that cannot be written."""
+    directory = tmp_path / "store"
+    with Store(directory) as store:
+        run_id = store.start_run(seed=3, argv=["-q"], rootdir=str(tmp_path))
+        for i in range(3):
+            store.add_trial(run_id, trial(i))
+        store.finish_run(run_id, status="finished")
+    with read_only(directory):
+        yield directory
+
+
+def test_an_older_store_that_cannot_be_written_is_read_as_it_is(tmp_path: Path) -> None:
+    # It cannot be migrated: the columns added since its version read as their defaults.
+    directory = tmp_path / "store"
+    with Store(directory) as store:
+        run_id = store.start_run(seed=3, argv=["-q"], rootdir=str(tmp_path))
+        store.add_trial(run_id, trial(0))
+    db = sqlite3.connect(directory / FILENAME)
+    db.execute("ALTER TABLE trials DROP COLUMN steps")
+    db.execute("PRAGMA user_version = 2")
+    db.close()
+    with read_only(directory), Store.open_existing(directory) as store:
+        assert store.read_only
+        assert [(t.config_id, t.steps) for t in store.trials(run_id)] == [(trial(0).config_id, {})]
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:

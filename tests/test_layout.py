@@ -19,6 +19,7 @@ LAYERS = [
     "gate",
     "study.skopt",
     "study.optuna",
+    "study.pruning",
     "settings",
     "report",
     "store",

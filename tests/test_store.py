@@ -141,26 +141,48 @@ def test_newer_schema_is_refused_naming_the_file(tmp_path: Path) -> None:
     assert error(Store.open_existing, tmp_path) == expected
 
 
-def test_a_store_of_schema_version_1_is_migrated_and_keeps_everything(tmp_path: Path) -> None:
-    # Version 1 had these tables; 2 adds the statuses "killed" (runs) and "timeout" (trials).
-    with Store(tmp_path) as store:
+def older_store(directory: Path, version: int) -> int:
+    """A store as pytest-exp wrote it at schema ``version`` (1 and 2 had no ``steps`` column;
+    2 added the statuses "killed" and "timeout"), with three trials; its run id."""
+    with Store(directory) as store:
         run_id = start(store)
         for n in range(3):
             store.add_trial(run_id, record(n))
         store.finish_run(run_id, status="finished")
-    db = sqlite3.connect(tmp_path / FILENAME)
-    db.execute("PRAGMA user_version = 1")
+    db = sqlite3.connect(directory / FILENAME)
+    db.execute("ALTER TABLE trials DROP COLUMN steps")
+    db.execute(f"PRAGMA user_version = {version}")
     db.close()
-    with Store.open_existing(tmp_path) as old:  # a reader, as a writer, reads it as it is
+    return run_id
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_an_older_store_is_migrated_and_keeps_everything(tmp_path: Path, version: int) -> None:
+    run_id = older_store(tmp_path, version)
+    stepped = record(9, steps={"loss": [0, 5]})
+    with Store.open_existing(tmp_path) as old:  # a reader, as a writer, migrates it first
         assert [key(t) for t in old.trials(run_id)] == [key(record(n)) for n in range(3)]
     with Store(tmp_path) as store:
         (run,) = store.runs()
         assert (run.id, run.status, run.trials) == (run_id, "finished", 3)
         assert [key(t) for t in store.trials(run_id)] == [key(record(n)) for n in range(3)]
-        store.add_trial(store.start_run(seed=1, argv=[], rootdir="/r"), record(9))
+        store.add_trial(later := store.start_run(seed=1, argv=[], rootdir="/r"), stepped)
+    with Store.open_existing(tmp_path) as store:
+        assert [key(t) for t in store.trials(later)] == [key(stepped)]
     db = sqlite3.connect(tmp_path / FILENAME)
-    assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,) == (2,)
+    assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,) == (3,)
     db.close()
+
+
+def test_a_journal_of_a_version_without_steps_is_recovered(tmp_path: Path) -> None:
+    # Killed before its commit by pytest-exp of schema 2, whose journal rows had no steps.
+    run_id = older_store(tmp_path, 2)
+    with Store(tmp_path) as store:  # migrated; the dead writer's run goes on
+        pass
+    old_row = _trial_row(run_id, 4, record(4))[:-1]
+    (tmp_path / f"journal-{run_id}.pickle").write_bytes(pickle.dumps(old_row, protocol=PICKLE_PROTOCOL))
+    with Store(tmp_path) as store:
+        assert [key(t) for t in store.trials(run_id)] == [key(record(n)) for n in (0, 1, 2, 4)]
 
 
 def test_a_running_trial_is_kept_only_if_its_process_died(tmp_path: Path) -> None:

@@ -225,6 +225,33 @@ class OptunaOptimizer:
                     trial = create_trial(params=params, distributions=self.dists, value=float(value))
                     self.study.add_trial(trial)
 
+    def tell_pruned(self, point: Point, curve: Sequence[tuple[int, float]]) -> None:
+        """A pruned trial, as Optuna keeps one: its intermediate values and the state PRUNED
+        (TPE ranks such trials below the complete ones, by how far they got)."""
+        if not self.dists:
+            return
+        from optuna.trial import TrialState, create_trial
+
+        params = self._params(point)
+        numbers = self._running.get(self._key(params))
+        with _quiet(self._torch):
+            if numbers:
+                number = numbers.pop(0)
+                trial = self.study.get_trials(deepcopy=False)[number]
+                for step, value in curve:  # what Trial.report stores, without its object
+                    self.study._storage.set_trial_intermediate_value(trial._trial_id, step, float(value))
+                self.study.tell(number, state=TrialState.PRUNED)
+            else:
+                intermediate = {step: float(value) for step, value in curve}
+                self.study.add_trial(
+                    create_trial(
+                        params=params,
+                        distributions=self.dists,
+                        state=TrialState.PRUNED,
+                        intermediate_values=intermediate,
+                    )
+                )
+
 
 def check(space: Space) -> None:
     """Refuse, at collection, bounds Optuna's samplers cannot search: those skopt's arrays cannot

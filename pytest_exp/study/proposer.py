@@ -22,8 +22,9 @@ from typing import Any, Protocol
 
 from pytest_exp.space import Space
 from pytest_exp.study import backend, wire
+from pytest_exp.study.pruning import Curve
 from pytest_exp.study.resume import counts_towards_budget, resumed_seed
-from pytest_exp.study.study import Study, objective_value
+from pytest_exp.study.study import Finished, Study, objective_curve, objective_value
 from pytest_exp.trial import Objective, Point, TrialRecord, plain, safe_name
 
 # Every wait of the protocol is bounded by one of these (seconds).
@@ -53,12 +54,16 @@ class StudySpec:
     budget: int
     settings: dict[str, Any]
     backend: str = backend.DEFAULT
+    pruner: str = "none"
 
 
 class Proposing(Protocol):
-    """What a trial's setup asks for its point: the proposer itself, or a worker's handle on it."""
+    """What a running trial asks, for its point at setup and whether to stop (pruning): the
+    proposer itself, or a worker's handle on it."""
 
     def ask(self, spec: StudySpec, index: int) -> Point: ...
+
+    def prune(self, spec: StudySpec, index: int, curve: Curve) -> str | None: ...
 
 
 class Proposer:
@@ -83,20 +88,28 @@ class Proposer:
 
     def ask(self, spec: StudySpec, index: int) -> Point:
         with self._lock:
-            study = self.studies.get(spec.key)
-            if study is None:
-                study = self.studies[spec.key] = self._start(spec)
             # A copy (plain copies arrays and tables): a test that changes its list must change
             # neither the study's point nor the space's values.
-            point: Point = plain(study.ask(index))
+            point: Point = plain(self._study(spec).ask(index))
             return point
+
+    def prune(self, spec: StudySpec, index: int, curve: Curve) -> str | None:
+        with self._lock:
+            return self._study(spec).prune(index, curve)
+
+    def _study(self, spec: StudySpec) -> Study:
+        study = self.studies.get(spec.key)
+        if study is None:
+            study = self.studies[spec.key] = self._start(spec)
+        return study
 
     def tell(self, record: TrialRecord) -> None:
         with self._lock:
             study = self.studies.get(record.study or "")
             # A trial cut off by an interruption did not run: it is not done, nor a failure.
             if study is not None and record.trial is not None and counts_towards_budget(record):
-                study.tell(record.trial, objective_value(record))
+                told = _finished(record)
+                study.tell(told.number, told.value, told.curve, pruned=told.pruned)
 
     def _start(self, spec: StudySpec) -> Study:
         objective = Objective.parse(spec.objective) if spec.objective else None
@@ -104,8 +117,8 @@ class Proposer:
         done = [r for r in self._history(spec.key) if counts_towards_budget(r)]
         settings = {**spec.settings, "seed": resumed_seed(spec.settings["seed"], len(done))}
         optimizer = backend.load(spec.backend).create(space, settings)
-        study = Study(spec.key, objective, spec.budget, optimizer)
-        study.replay([(r.trial, r.params, objective_value(r)) for r in done if r.trial is not None])
+        study = Study(spec.key, objective, spec.budget, optimizer, spec.pruner)
+        study.replay([_finished(r) for r in done])
         self.functions[spec.key] = spec.function
         self.origins[spec.key] = self._origin(spec, len(done))
         if done:
@@ -150,6 +163,12 @@ class Proposer:
                 line += f"\nbest of the study: trial-{index:03d} {name}={value:.6g} ({params})"
             lines[self.functions[key]] = line
         return lines
+
+
+def _finished(record: TrialRecord) -> Finished:
+    assert record.trial is not None  # a study's trial
+    curve = objective_curve(record)
+    return Finished(record.trial, record.params, objective_value(record), curve, record.status == "pruned")
 
 
 class ProposerError(RuntimeError):
@@ -257,9 +276,11 @@ class ProposerServer:
         import pickle
 
         try:
-            fields, index = pickle.loads(request)  # from a client that proved the key
-            point = self.proposer.ask(StudySpec(**fields), index)
-            return pickle.dumps(("ok", point))
+            kind, fields, index, curve = pickle.loads(request)  # from a client that proved the key
+            spec = StudySpec(**fields)
+            if kind == "prune":
+                return pickle.dumps(("ok", self.proposer.prune(spec, index, curve)))
+            return pickle.dumps(("ok", self.proposer.ask(spec, index)))
         except Exception as e:  # the worker reports it as its trial's setup error
             return pickle.dumps(("error", f"{type(e).__name__}: {e}"))
 
@@ -322,16 +343,24 @@ class RemoteProposer:
         self._closer: weakref.finalize[Any, Any] | None = None
 
     def ask(self, spec: StudySpec, index: int) -> Point:
+        return dict(self._request("ask", spec, index, []))
+
+    def prune(self, spec: StudySpec, index: int, curve: Curve) -> str | None:
+        reason: str | None = self._request("prune", spec, index, curve)
+        return reason
+
+    def _request(self, kind: str, spec: StudySpec, index: int, curve: Curve) -> Any:
         import pickle
 
-        trial = f"trial-{index:03d} of {spec.function}"
+        what = "point" if kind == "ask" else "pruning decision"
+        trial = f"{what} for trial-{index:03d} of {spec.function}"
         channel = self._channel
         if channel is None:
             channel = self._channel = self._connect(trial)
         started = time.monotonic()
         deadline = started + self.answer_timeout
         try:
-            channel.send(pickle.dumps((asdict(spec), index)), deadline)  # plain data only
+            channel.send(pickle.dumps((kind, asdict(spec), index, curve)), deadline)  # plain data only
             reply = channel.recv(wire.LIMIT, deadline)
         except (OSError, EOFError, wire.TooLong) as e:
             self.close()
@@ -344,7 +373,7 @@ class RemoteProposer:
             raise self._failure(trial, "asking", why, started, self.answer_timeout, _ASK_TODO) from None
         if status != "ok":
             raise ProposerError(value)
-        return dict(value)
+        return value
 
     def _connect(self, trial: str) -> wire.Channel:
         """Connect and exchange keys, within ``connect_timeout`` in all."""
@@ -389,7 +418,7 @@ class RemoteProposer:
         host, port = self._address
         waited = time.monotonic() - started
         return ProposerError(
-            f"no point for {trial}: {step} the proposer at {host}:{port} failed: {why} "
+            f"no {trial}: {step} the proposer at {host}:{port} failed: {why} "
             f"(waited {waited:.1f} s of {allowed:g} s allowed); {todo}"
         )
 

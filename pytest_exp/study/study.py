@@ -6,7 +6,9 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Sequence
+from typing import NamedTuple
 
+from pytest_exp.study import pruning
 from pytest_exp.study.backend import Optimizer
 from pytest_exp.trial import Objective, Point, TrialRecord
 
@@ -21,6 +23,27 @@ def objective_value(record: TrialRecord) -> float | None:
     return float(value)
 
 
+def objective_curve(record: TrialRecord) -> list[tuple[int, float]]:
+    """The (step, value) pairs of a trial's objective, when it was recorded with ``step=``."""
+    if not record.objective:
+        return []
+    name = Objective.parse(record.objective).name
+    return [
+        (s, float(v)) for s, v in zip(record.steps.get(name, ()), record.metrics.get(name, ()), strict=False)
+    ]
+
+
+class Finished(NamedTuple):
+    """A finished trial as a study learns it: its objective (None when it failed) and, for a
+    pruned one, the curve it was pruned on."""
+
+    number: int
+    point: Point
+    value: float | None
+    curve: Sequence[tuple[int, float]] = ()
+    pruned: bool = False
+
+
 class Study:
     """Hands out points for trial slots and learns from their results.
 
@@ -29,28 +52,50 @@ class Study:
     failing regions. Telling the worst success instead made a failure as good as the best while
     there was one success, and drew the optimizer into the failing region. Failures wait for a
     first success, which gives the penalty its scale.
+
+    Pruning: the study keeps the objective's curve of every trial (finished ones, and the latest
+    a running one sent), which its pruner judges a running trial against. A pruned trial is told
+    the last value of its curve, as Optuna tells one, unless the optimizer has
+    ``tell_pruned(point, curve)`` of its own.
     """
 
-    def __init__(self, key: str, objective: Objective | None, budget: int, optimizer: Optimizer) -> None:
+    def __init__(
+        self,
+        key: str,
+        objective: Objective | None,
+        budget: int,
+        optimizer: Optimizer,
+        pruner: str = "none",
+    ) -> None:
         self.key = key
         self.objective = objective
         self.budget = budget
         self.optimizer = optimizer
+        self.pruner_name = pruner
+        maximized = objective is not None and objective.direction == "max"
+        self.pruner = pruning.create(pruner, sign=-1.0 if maximized else 1.0)
         self.assigned: dict[int, Point] = {}
         self.finished: dict[int, float | None] = {}
+        self.pruned: set[int] = set()
+        self.curves: dict[int, pruning.Known] = {}  # signed to minimize
         self._best = math.inf  # of the successes told, signed to minimize; failures never move them
         self._worst = -math.inf
         self._failed: list[Point] = []  # not told yet: no success so far
 
-    def replay(self, history: Sequence[tuple[int, Point, float | None]]) -> None:
-        """Earlier trials of this study (index, params, objective or None when failed), in order."""
-        good = [(p, y) for _, p, y in history if y is not None and math.isfinite(y)]
+    def replay(self, history: Sequence[tuple[int, Point, float | None]] | Sequence[Finished]) -> None:
+        """Earlier trials of this study (index, params, objective or None when failed, and for a
+        pruned one its curve), in order."""
+        told = [Finished(*entry) for entry in history]
+        good = [(t.point, t.value) for t in told if t.value is not None and math.isfinite(t.value)]
         self._tell_successes([p for p, _ in good], [self._sign(y) for _, y in good])
-        for i, p, y in history:
-            self.assigned[i] = p
-            self.finished[i] = y
-            if y is None or not math.isfinite(y):
-                self._failed.append(p)
+        for t in told:
+            self.assigned[t.number] = t.point
+            self.finished[t.number] = t.value
+            self._keep_curve(t)
+            if t.pruned:
+                self._tell_pruned(t)
+            elif t.value is None or not math.isfinite(t.value):
+                self._failed.append(t.point)
         self._tell_failures()
 
     def ask(self, index: int) -> Point:
@@ -61,16 +106,56 @@ class Study:
         self.assigned[index] = point
         return point
 
-    def tell(self, index: int, value: float | None) -> None:
+    def tell(
+        self,
+        index: int,
+        value: float | None,
+        curve: Sequence[tuple[int, float]] = (),
+        *,
+        pruned: bool = False,
+    ) -> None:
         if index in self.finished or index not in self.assigned:
             return
         self.finished[index] = value
-        point = self.assigned[index]
-        if value is None or not math.isfinite(value):
-            self._failed.append(point)
+        told = Finished(index, self.assigned[index], value, curve, pruned and bool(curve))
+        self._keep_curve(told)
+        if told.pruned:
+            self._tell_pruned(told)
+        elif value is None or not math.isfinite(value):
+            self._failed.append(told.point)
         else:
-            self._tell_successes([point], [self._sign(value)])
+            self._tell_successes([told.point], [self._sign(value)])
         self._tell_failures()
+
+    def prune(self, index: int, curve: Sequence[tuple[int, float]]) -> str | None:
+        """Why running trial ``index``, whose objective's curve is ``curve`` so far, should stop
+        now (the pruner's reason), or None."""
+        if self.pruner is None or index in self.finished:
+            return None
+        signed = [(s, self._sign(v)) for s, v in curve]
+        self.curves[index] = pruning.Known(signed, complete=False)
+        others = {i: k for i, k in self.curves.items() if i != index}
+        reason = self.pruner.prune(signed, others)
+        if reason is None:
+            return None
+        name = self.objective.name if self.objective is not None else "the objective"
+        return f"pruned by the {self.pruner_name} pruner at step {curve[-1][0]}: {name} {reason}"
+
+    def _keep_curve(self, told: Finished) -> None:
+        if told.curve:
+            complete = not told.pruned and told.value is not None
+            self.curves[told.number] = pruning.Known([(s, self._sign(v)) for s, v in told.curve], complete)
+        else:
+            self.curves.pop(told.number, None)  # a failure's partial curve is no evidence
+
+    def _tell_pruned(self, told: Finished) -> None:
+        self.pruned.add(told.number)
+        curve = [(s, self._sign(v)) for s, v in told.curve]
+        tell_pruned = getattr(self.optimizer, "tell_pruned", None)
+        if tell_pruned is not None:
+            tell_pruned(told.point, curve)
+        else:
+            self._tell_successes([told.point], [curve[-1][1]])
 
     def failure_value(self) -> float | None:
         """What a failure is told, signed to minimize: the worst success plus half the successes'
