@@ -48,6 +48,7 @@ class StudyPlan:
     replayed: int  # trials of earlier runs that count towards the budget
     backend: str = backend.DEFAULT  # --exp-optimizer's value: the backend, and its variant
     pruner: str = "none"
+    prune_warmup: int = 0
 
     def spec(self) -> StudySpec:
         return StudySpec(
@@ -59,6 +60,7 @@ class StudyPlan:
             settings=self.settings,
             backend=self.backend,
             pruner=self.pruner,
+            prune_warmup=self.prune_warmup,
         )
 
 

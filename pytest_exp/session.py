@@ -427,6 +427,7 @@ class ExpSession:
             replayed=len(done),
             backend=optimizer,
             pruner=settings.resolve("pruner", self.cli, options, self.ini),
+            prune_warmup=settings.resolve("prune_warmup", self.cli, options, self.ini),
         )
         width = max(3, len(str(budget - 1)))
         remaining = [i for i in range(budget) if i not in done]

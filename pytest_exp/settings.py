@@ -39,6 +39,17 @@ def positive_int(value: object) -> int:
     return value
 
 
+def nonnegative_int(value: object) -> int:
+    if isinstance(value, str):
+        try:
+            value = int(value.strip())
+        except ValueError:
+            raise ValueError("expected an integer >= 0") from None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError("expected an integer >= 0")
+    return value
+
+
 def trial_budget(value: object) -> int:
     """A study's size: each trial is a test item, so at most as many as a grid may have."""
     n = positive_int(value)
@@ -246,6 +257,14 @@ SETTINGS = (
         default="none",
         metavar="PRUNER",
         marker=choice(*PRUNERS),
+    ),
+    Setting(
+        "prune_warmup",
+        "steps a trial runs before the pruner judges it (default 0; for halving, its first rung).",
+        nonnegative_int,
+        default=0,
+        marker=nonnegative_int,
+        toml=int,
     ),
     Setting(
         "surrogate",

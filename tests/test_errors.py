@@ -118,8 +118,8 @@ def test_missing_file_names_the_resolved_path(pytester: pytest.Pytester) -> None
             "space({'x': [1]}, smaple=2)",
             '@pytest.mark.space has no keyword "smaple" '
             "(expected one of 'sample', 'repeat', 'objective', 'optimize', 'optimizer', 'pruner', "
-            "'surrogate', 'acq', 'initial_points', 'liar', 'seed', 'tolerance', 'baseline_strict'; "
-            'did you mean "sample"?)',
+            "'prune_warmup', 'surrogate', 'acq', 'initial_points', 'liar', 'seed', 'tolerance', "
+            """'baseline_strict'; did you mean "sample"?)""",
         ),
         ("space({'x': [1]}, repeat=0)", "invalid space marker keyword repeat=0: expected an integer >= 1"),
         ("space({'x': [1]}, seed='x')", "invalid space marker keyword seed='x': expected an integer"),

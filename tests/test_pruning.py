@@ -115,19 +115,22 @@ CURVES = st.lists(
 
 
 @pytest.mark.parametrize("direction", ["minimize", "maximize"])
-@pytest.mark.parametrize("name", ["median", "halving"])
-@settings(max_examples=150, deadline=None, database=None)
+@pytest.mark.parametrize(("name", "warmup"), [("median", 0), ("median", 2), ("halving", 0), ("halving", 2)])
+@settings(max_examples=100, deadline=None, database=None)
 @given(curves=CURVES)
-def test_the_pruners_decide_as_optunas(name: str, direction: str, curves: list[list[float]]) -> None:
+def test_the_pruners_decide_as_optunas(
+    name: str, warmup: int, direction: str, curves: list[list[float]]
+) -> None:
     """Trial after trial, each checked at every step: ours prunes where Optuna's prunes."""
     optuna = pytest.importorskip("optuna")
-    theirs = (
-        optuna.pruners.MedianPruner() if name == "median" else optuna.pruners.SuccessiveHalvingPruner(1, 4)
-    )
+    if name == "median":
+        theirs = optuna.pruners.MedianPruner(n_warmup_steps=warmup)
+    else:
+        theirs = optuna.pruners.SuccessiveHalvingPruner(min_resource=max(warmup, 1), reduction_factor=4)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction=direction, pruner=theirs)
     sign = -1.0 if direction == "maximize" else 1.0
-    ours = pruning.create(name, sign)
+    ours = pruning.create(name, sign, warmup)
     assert ours is not None
     known: dict[int, pruning.Known] = {}
     for number, values in enumerate(curves):
@@ -298,4 +301,17 @@ def test_optuna_keeps_a_pruned_trial_as_pruned() -> None:
         TrialState.PRUNED,
         {"x": 0.5},
         {0: 1.0},
+    )
+
+
+def test_the_marker_sets_the_pruner_and_its_warmup(pytester: pytest.Pytester) -> None:
+    marked = CURVE_TEST.format(check="exp_trial.prune_if_needed()")
+    pytester.makepyfile(
+        marked.replace('objective="loss:min"', 'objective="loss:min", pruner="median", prune_warmup=4')
+    )
+    pytester.runpytest("--exp-optimize", "12", "--exp-optimizer", "random")
+    pruned = [t for t in stored(pytester) if t.status == "pruned"]
+    assert pruned
+    assert all(
+        t.steps["loss"][-1] >= 4 and t.message.startswith("pruned by the median pruner") for t in pruned
     )

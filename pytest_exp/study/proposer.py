@@ -55,6 +55,7 @@ class StudySpec:
     settings: dict[str, Any]
     backend: str = backend.DEFAULT
     pruner: str = "none"
+    prune_warmup: int = 0
 
 
 class Proposing(Protocol):
@@ -117,7 +118,7 @@ class Proposer:
         done = [r for r in self._history(spec.key) if counts_towards_budget(r)]
         settings = {**spec.settings, "seed": resumed_seed(spec.settings["seed"], len(done))}
         optimizer = backend.load(spec.backend).create(space, settings)
-        study = Study(spec.key, objective, spec.budget, optimizer, spec.pruner)
+        study = Study(spec.key, objective, spec.budget, optimizer, spec.pruner, spec.prune_warmup)
         study.replay([_finished(r) for r in done])
         self.functions[spec.key] = spec.function
         self.origins[spec.key] = self._origin(spec, len(done))

@@ -124,11 +124,12 @@ def _value_at_rung(curve: Curve, step: int) -> float | None:
     return None if pair is None else pair[1]
 
 
-def create(name: str, sign: float = 1.0) -> Pruner | None:
+def create(name: str, sign: float = 1.0, warmup: int = 0) -> Pruner | None:
     """The pruner ``--exp-pruner`` names (None for ``none``); ``sign`` is -1 for a maximized
-    objective, whose values the study negates."""
+    objective, whose values the study negates; ``warmup`` is ``--exp-prune-warmup``: the median
+    pruner's warm-up steps, successive halving's first rung (at least step 1)."""
     if name == "median":
-        return Median(sign=sign)
+        return Median(warmup=warmup, sign=sign)
     if name == "halving":
-        return Halving(sign=sign)
+        return Halving(min_resource=max(warmup, 1), sign=sign)
     return None

@@ -66,6 +66,7 @@ class Study:
         budget: int,
         optimizer: Optimizer,
         pruner: str = "none",
+        prune_warmup: int = 0,
     ) -> None:
         self.key = key
         self.objective = objective
@@ -73,7 +74,7 @@ class Study:
         self.optimizer = optimizer
         self.pruner_name = pruner
         maximized = objective is not None and objective.direction == "max"
-        self.pruner = pruning.create(pruner, sign=-1.0 if maximized else 1.0)
+        self.pruner = pruning.create(pruner, sign=-1.0 if maximized else 1.0, warmup=prune_warmup)
         self.assigned: dict[int, Point] = {}
         self.finished: dict[int, float | None] = {}
         self.pruned: set[int] = set()
