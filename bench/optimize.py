@@ -11,10 +11,17 @@ Three parts, each selected with ``--parts`` (all by default):
                    the very points (a) evaluated, trial for trial (compared by ``repr``);
                (c) ``skopt defaults``: ``skopt.Optimizer(dims, random_state=S)`` (GP, gp_hedge,
                    acq_optimizer "auto", 10 random initial points), the same loop;
-               (d) ``random``: the plugin with ``--exp-surrogate random``.
+               (d) ``random``: the plugin with ``--exp-surrogate random``;
+               (e)-(i) ``optuna:tpe``, ``optuna:cmaes``, ``optuna:qmc``, ``optuna:random``,
+                   ``optuna:gp``: the plugin with ``--exp-optimizer optuna:VARIANT`` (real pytest
+                   runs; ``optuna:gp`` only where torch is importable, else listed as skipped).
+               ``--methods`` picks some (comma-separated; default every one that can run here);
+               ``plugin[FLAGS]`` is the plugin with extra flags, e.g.
+               ``plugin[--exp-acq gp_hedge --exp-initial-points 5]``, to try other settings.
                Prints the median simple regret (best value found minus the known optimum) per
-               function and method, the geometric mean over functions of each method's median
-               regret divided by skopt defaults' median regret, and wall time per method.
+               function and method, each method's median regret divided by skopt defaults' median
+               regret with the geometric mean over functions, the seeds on which each method beats
+               skopt defaults, and the wall time of one study per method.
 * ``overhead`` ``pytest --exp-optimize N`` on Branin (costs nothing; sequential) next to a bare
                ``skopt`` ask/tell loop with the same settings written out by hand, both as the wall
                time of the whole command in a fresh interpreter; a one-test pytest run is shown for
@@ -34,6 +41,7 @@ most 1.2x the bare loop.
     python bench/optimize.py                 # 5 seeds x 50 trials, every part (~15 min)
     python bench/optimize.py --quick         # 2 seeds x 20 trials, 1 round (~2 min)
     python bench/optimize.py --parts quality --functions branin,mixed --seeds 3
+    python bench/optimize.py --parts quality --methods defaults,plugin,optuna:tpe --seeds 11
 """
 
 from __future__ import annotations
@@ -45,6 +53,7 @@ import json
 import math
 import os
 import platform
+import shlex
 import statistics
 import subprocess
 import sys
@@ -53,7 +62,7 @@ import textwrap
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -70,12 +79,19 @@ TINY = 1e-12  # regret floor for ratios: a regret of exactly 0 would make them 0
 PYTEST = ("-p", "no:cacheprovider", "-q")
 BLAS_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 FUNCTIONS = ("branin", "hartmann6", "rosenbrock4", "mixed")
-METHODS = ("plugin", "direct", "defaults", "random")
+SKOPT_METHODS = ("plugin", "direct", "defaults", "random")
+OPTUNA_METHODS = ("optuna:tpe", "optuna:cmaes", "optuna:qmc", "optuna:random", "optuna:gp")
+METHODS = SKOPT_METHODS + OPTUNA_METHODS
 LABELS = {
     "plugin": "(a) plugin",
     "direct": "(b) direct skopt",
     "defaults": "(c) skopt defaults",
     "random": "(d) random",
+    "optuna:tpe": "(e) optuna:tpe",
+    "optuna:cmaes": "(f) optuna:cmaes",
+    "optuna:qmc": "(g) optuna:qmc",
+    "optuna:random": "(h) optuna:random",
+    "optuna:gp": "(i) optuna:gp",
 }
 NO_HYPOTHESIS = "no:hypothesispytest"
 PARALLEL_TRIALS = 24
@@ -374,7 +390,12 @@ class Bench:
         args = [f"test_{function}.py", "--exp-optimize", str(trials), "--exp-seed", str(seed)]
         if method == "random":
             args += ["--exp-surrogate", "random"]
-        return self.pytest(args, self.fresh(f"{function}-{seed}-{method}"), trials)
+        elif method.startswith("optuna:"):
+            args += ["--exp-optimizer", method]
+        elif method.startswith("plugin["):
+            args += shlex.split(method[len("plugin[") : -1])
+        tag = "".join(c if c.isalnum() else "_" for c in method)[:40]
+        return self.pytest(args, self.fresh(f"{function}-{seed}-{tag}"), trials)
 
 
 def build(root: Path, blas_threads: str) -> Bench:
@@ -436,6 +457,56 @@ def median(values: Sequence[float]) -> float:
     return statistics.median(values)
 
 
+def versions(*names: str) -> str:
+    """``name version, `` for each installed one, ``no name, `` for the others."""
+    out = []
+    for name in names:
+        try:
+            out.append(f"{name} {version(name)}, ")
+        except PackageNotFoundError:
+            out.append(f"no {name}, ")
+    return "".join(out)
+
+
+def label(method: str) -> str:
+    return LABELS.get(method, method)
+
+
+def unavailable(method: str) -> str | None:
+    """Why ``method`` cannot run in this environment (what to install), or None."""
+    if method.startswith("optuna:"):
+        from pytest_exp.study import optuna as backend
+
+        return backend.missing(method.split(":", 1)[1])
+    return None
+
+
+def parse_methods(text: str | None) -> tuple[list[str], list[tuple[str, str]]]:
+    """The methods to run and those skipped, with the reason: by default every method this
+    environment can run (``optuna:gp`` needs torch); a method asked for by name must be runnable.
+    ``plugin[FLAGS]`` is the plugin with extra pytest flags, e.g.
+    ``plugin[--exp-acq gp_hedge --exp-initial-points 5]``."""
+    if text is None:
+        skipped = [(m, why) for m in METHODS if (why := unavailable(m))]
+        return [m for m in METHODS if not unavailable(m)], skipped
+    methods = []
+    for m in (m.strip() for m in text.split(",")):
+        if not m:
+            continue
+        custom = m.startswith("plugin[") and m.endswith("]") and len(m) > len("plugin[]")
+        if m not in METHODS and not custom:
+            expected = ", ".join(METHODS)
+            raise ValueError(f"unknown method {m!r} (expected some of {expected}, or plugin[FLAGS])")
+        why = unavailable(m)
+        if why:
+            raise ValueError(f"method {m} cannot run here: {why}")
+        if m not in methods:
+            methods.append(m)
+    if not methods:
+        raise ValueError("--methods names no method")
+    return methods, []
+
+
 def settings_note(function: str, bench: Bench, seed: int = 0) -> str:
     dims = dimensions(Space.from_dict(bench.objectives["SPACES"][function]))
     kw = OptSettings(seed=seed).skopt_kwargs(dims)
@@ -448,9 +519,17 @@ def settings_note(function: str, bench: Bench, seed: int = 0) -> str:
 # --------------------------------------------------------------------------- quality
 
 
-def quality(bench: Bench, functions: Sequence[str], seeds: int, trials: int, jobs: int) -> None:
+def quality(
+    bench: Bench,
+    functions: Sequence[str],
+    seeds: int,
+    trials: int,
+    jobs: int,
+    methods: Sequence[str],
+    skipped: Sequence[tuple[str, str]] = (),
+) -> None:
     optima = bench.objectives["OPTIMA"]
-    tasks = [(f, s, m) for f in functions for s in range(seeds) for m in METHODS]
+    tasks = [(f, s, m) for f in functions for s in range(seeds) for m in methods]
     started = time.perf_counter()
     results: dict[tuple[str, int, str], Outcome] = {}
     if jobs == 1:
@@ -463,16 +542,21 @@ def quality(bench: Bench, functions: Sequence[str], seeds: int, trials: int, job
     seconds = time.perf_counter() - started
 
     regret: dict[tuple[str, str], list[float]] = {}
-    mismatches: list[str] = []
-    same: dict[str, str] = {}
     for f in functions:
-        differing = []
         for s in range(seeds):
-            for m in METHODS:
+            for m in methods:
                 r = results[(f, s, m)]
                 if len(r.ys) != trials:
                     raise SystemExit(f"{f} seed {s} {m}: {len(r.ys)} evaluations, expected {trials}")
                 regret.setdefault((f, m), []).append(min(r.ys) - optima[f])
+
+    # (a) and (b) must evaluate the same points, trial for trial (when both ran).
+    compare = "plugin" in methods and "direct" in methods
+    mismatches: list[str] = []
+    same: dict[str, str] = {}
+    for f in functions if compare else ():
+        differing = []
+        for s in range(seeds):
             a, b = results[(f, s, "plugin")], results[(f, s, "direct")]
             i = same_points(a.points, b.points)
             if i is not None:
@@ -488,59 +572,81 @@ def quality(bench: Bench, functions: Sequence[str], seeds: int, trials: int, job
                 differing.append(s)
         same[f] = "yes" if not differing else f"NO ({len(differing)}/{seeds})"
 
-    print(
-        f"quality: {trials} trials, seeds 0..{seeds - 1}, {len(tasks)} runs one at a time"
-        if jobs == 1
-        else f"quality: {trials} trials, seeds 0..{seeds - 1}, {len(tasks)} runs {jobs} at a time "
-        "(wall times perturbed, results not)",
-    )
+    how = "one at a time" if jobs == 1 else f"{jobs} at a time (wall times perturbed, results not)"
+    print(f"quality: {trials} trials, seeds 0..{seeds - 1}, {len(methods)} methods, {len(tasks)} runs {how}")
     print(f"  ({seconds:.0f} s in all)")
+    for m, why in skipped:
+        print(f"  skipped: {label(m)}: {why}")
     print()
-    header = ["median regret", "optimum", *(LABELS[m] for m in METHODS), "same points (a)=(b)"]
-    rows = [[f, fmt(optima[f]), *(fmt(median(regret[(f, m)])) for m in METHODS), same[f]] for f in functions]
-    print("\n".join(table(header, rows, first=18)))
+    first = max(18, *(len(label(m)) for m in methods))
+    header = ["median regret", *functions]
+    rows = [["optimum", *(fmt(optima[f]) for f in functions)]]
+    rows += [[label(m), *(fmt(median(regret[(f, m)])) for f in functions)] for m in methods]
+    print("\n".join(table(header, rows, first=first)))
     print()
+
+    anchor = "defaults" in methods
 
     def ratio(f: str, m: str) -> float:
         return max(median(regret[(f, m)]), TINY) / max(median(regret[(f, "defaults")]), TINY)
 
-    header = ["regret / defaults'", *(LABELS[m] for m in METHODS if m != "defaults")]
-    rows = [[f, *(f"{ratio(f, m):.3g}x" for m in METHODS if m != "defaults")] for f in functions]
-    rows.append(
-        [
-            "geo-mean",
-            *(f"{geomean([ratio(f, m) for f in functions]):.3g}x" for m in METHODS if m != "defaults"),
-        ]
-    )
-    print("\n".join(table(header, rows, first=18)))
-    print()
-    print(
-        "seeds where (a) plugin beats (c) skopt defaults (lower regret), and the plugin's per-seed regrets:"
-    )
-    for f in functions:
-        wins = sum(p < d for p, d in zip(regret[(f, "plugin")], regret[(f, "defaults")], strict=True))
-        print(
-            f"  {f:<12} {wins}/{seeds}   plugin "
-            + " ".join(fmt(x) for x in regret[(f, "plugin")])
-            + "   defaults "
-            + " ".join(fmt(x) for x in regret[(f, "defaults")])
-        )
-    print()
+    if anchor:
+        others = [m for m in methods if m != "defaults"]
+        header = ["regret / (c)'s", *functions, "geo-mean", "better on"]
+        rows = []
+        for m in others:
+            ratios = [ratio(f, m) for f in functions]
+            rows.append(
+                [
+                    label(m),
+                    *(f"{x:.3g}x" for x in ratios),
+                    f"{geomean(ratios):.3g}x",
+                    f"{sum(x < 1 for x in ratios)}/{len(functions)}",
+                ]
+            )
+        print("\n".join(table(header, rows, first=first)))
+        print("  median regret / (c) skopt defaults' median regret; 'better on': functions where < 1x")
+        print()
 
-    header = ["wall s per run", *functions, "all (median)", "total s"]
+        def wins(f: str, m: str) -> int:
+            return sum(a < d for a, d in zip(regret[(f, m)], regret[(f, "defaults")], strict=True))
+
+        header = ["seeds better than (c)", *functions]
+        rows = [
+            [
+                label(m),
+                *(f"{wins(f, m)}/{seeds}" for f in functions),
+            ]
+            for m in others
+        ]
+        print("\n".join(table(header, rows, first=first)))
+        print("  seeds on which the method's regret is lower than (c) skopt defaults' on the same seed")
+        print()
+    if "plugin" in methods:
+        print("per-seed regrets, (a) plugin" + (" and (c) skopt defaults:" if anchor else ":"))
+        for f in functions:
+            line = f"  {f:<12} plugin " + " ".join(fmt(x) for x in regret[(f, "plugin")])
+            if anchor:
+                line += "   defaults " + " ".join(fmt(x) for x in regret[(f, "defaults")])
+            print(line)
+        print()
+
+    header = ["wall s per study", *functions, "all (median)", "total s"]
     rows = []
-    for m in METHODS:
+    for m in methods:
         walls = {f: [results[(f, s, m)].wall_s for s in range(seeds)] for f in functions}
         every = [w for ws in walls.values() for w in ws]
         rows.append(
             [
-                LABELS[m],
+                label(m),
                 *(f"{median(walls[f]):.2f}" for f in functions),
                 f"{median(every):.2f}",
                 f"{sum(every):.1f}",
             ]
         )
     for m in ("direct", "defaults"):
+        if m not in methods:
+            continue
         loops = {f: [results[(f, s, m)].loop_s or 0.0 for s in range(seeds)] for f in functions}
         every = [x for xs in loops.values() for x in xs]
         rows.append(
@@ -551,25 +657,37 @@ def quality(bench: Bench, functions: Sequence[str], seeds: int, trials: int, job
                 f"{sum(every):.1f}",
             ]
         )
-    print("\n".join(table(header, rows, first=18)))
-    print(
-        "  wall = the whole command in a fresh interpreter (pytest, or python -c <loop>): start-up, imports,"
-    )
-    print(
-        "  the optimizer and the evaluations; 'loop only' = the ask/tell loop itself, timed inside the child"
-    )
+    print("\n".join(table(header, rows, first=first)))
+    print(f"  median wall time of one {trials}-trial study: the whole command in a fresh interpreter")
+    print("  (pytest, or python -c <loop>): start-up, imports, the optimizer and the evaluations;")
+    print("  'loop only' = the ask/tell loop itself, timed inside the child")
     print()
     print(
         "plugin settings per function (OptSettings defaults): "
         + "; ".join(f"{f}: {settings_note(f, bench)}" for f in functions)
     )
     print(f"regret = best value found minus the optimum; ratios of medians, regrets floored at {TINY:g}")
-    geo = geomean([ratio(f, "plugin") for f in functions])
-    all_same = all(v == "yes" for v in same.values())
     print("targets:")
-    print(f"  (a) plugin evaluates the same points as (b) direct skopt: {'OK' if all_same else 'FAILED'}")
-    verdict = "OK" if geo < 1 else "OVER"
-    print(f"  (a) plugin vs (c) skopt defaults, geo-mean regret ratio {geo:.3g}x (target < 1): {verdict}")
+    if compare:
+        all_same = all(v == "yes" for v in same.values())
+        print(
+            "  (a) plugin evaluates the same points as (b) direct skopt: "
+            + ("OK" if all_same else "FAILED")
+            + " ("
+            + ", ".join(f"{f} {v}" for f, v in same.items())
+            + ")"
+        )
+    else:
+        print("  (a) plugin = (b) direct skopt: not checked (--methods leaves out plugin or direct)")
+    if anchor and "plugin" in methods:
+        geo = geomean([ratio(f, "plugin") for f in functions])
+        verdict = "OK" if geo < 1 else "OVER"
+        print(f"  (a) plugin vs (c) skopt defaults, geo-mean regret ratio {geo:.3g}x (target < 1): {verdict}")
+        worse = [f for f in functions if ratio(f, "plugin") >= 1]
+        lost = ", ".join(f"{f} ({ratio(f, 'plugin'):.3g}x)" for f in worse)
+        print(f"  (a) plugin beats (c) on every function: {'yes' if not worse else 'NO, not on ' + lost}")
+    else:
+        print("  (a) plugin vs (c) skopt defaults: not checked (--methods leaves out plugin or defaults)")
     if mismatches:
         print("differences between (a) and (b):")
         print("\n".join(mismatches))
@@ -751,6 +869,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--parts", default="quality,overhead,parallel", help="comma-separated parts to run")
     parser.add_argument("--functions", default=",".join(FUNCTIONS), help="quality: comma-separated functions")
+    parser.add_argument(
+        "--methods",
+        default=None,
+        help="quality: comma-separated methods (default: every one this environment can run): "
+        f"{', '.join(METHODS)}, or plugin[FLAGS], the plugin with extra pytest flags",
+    )
     parser.add_argument("--seeds", type=int, default=None, help="quality: seeds 0..N-1 (default 5)")
     parser.add_argument("--trials", type=int, default=None, help="trials per study (default 50)")
     parser.add_argument("--repeats", type=int, default=None, help="overhead, parallel: rounds (default 3)")
@@ -774,6 +898,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     for f in functions:
         if f not in FUNCTIONS:
             parser.error(f"unknown function {f!r} (expected some of {', '.join(FUNCTIONS)})")
+    try:
+        methods, skipped = parse_methods(args.methods)
+    except ValueError as e:
+        parser.error(str(e))
     if seeds < 1 or trials < 11 or repeats < 1:
         parser.error("--seeds and --repeats must be >= 1 and --trials > 10 (10 initial points)")
 
@@ -785,6 +913,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"pytest {pytest.__version__}, pytest-exp {pytest_exp.__version__}, "
         f"scikit-optimize {skopt.__version__}, "
         f"scikit-learn {version('scikit-learn')}, "
+        f"{versions('optuna', 'torch')}"
         f"{platform.machine()} {platform.system()}, {os.cpu_count()} CPUs"
     )
     blas = "inherited" if args.blas_threads == "inherit" else f"{args.blas_threads} ({', '.join(BLAS_VARS)})"
@@ -796,7 +925,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="exp-opt-bench-") as tmp:
         bench = build(Path(tmp), args.blas_threads)
         if "quality" in parts:
-            quality(bench, functions, seeds, trials, args.jobs)
+            quality(bench, functions, seeds, trials, args.jobs, methods, skipped)
             print()
         if "overhead" in parts:
             overhead(bench, trials, repeats)
