@@ -147,7 +147,7 @@ class Study:
             complete = not told.pruned and told.value is not None
             self.curves[told.number] = pruning.Known([(s, self._sign(v)) for s, v in told.curve], complete)
         else:
-            self.curves.pop(told.number, None)  # a failure's partial curve is no evidence
+            self.curves.pop(told.number, None)  # nothing recorded with steps: nothing to judge by
 
     def _tell_pruned(self, told: Finished) -> None:
         self.pruned.add(told.number)
