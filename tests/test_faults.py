@@ -303,6 +303,9 @@ def signalled_run(tmp_path: Path, send: str, *args: str, at: int = 5, marker: st
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,
+        # As a terminal starts it: a shell starts background jobs with SIGINT ignored, which the
+        # child would inherit (and Python then leaves ignored), so Ctrl-C would never reach it.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         out, _ = child.communicate(timeout=120)
@@ -451,6 +454,16 @@ def test_a_signal_during_a_report_waits_for_its_end_and_a_second_does_not() -> N
         guard._handle(signal.SIGINT, None)  # asked twice: at once
 
 
+@pytest.fixture
+def sigint_raises() -> Iterator[None]:
+    """SIGINT raises KeyboardInterrupt here even when this process inherited it ignored (a
+    shell's background job)."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
+@pytest.mark.usefixtures("sigint_raises")
 def test_under_xdist_the_first_signal_drains_and_the_wait_is_bounded() -> None:
     dsession = SimpleNamespace(sched=object(), shouldstop=False)
     guard = Guard(FakeConfig({"dsession": dsession}), drain_timeout=0.2)  # type: ignore[arg-type]
