@@ -41,15 +41,20 @@ class ExpTrial(Trial):
         """Whether the study's pruner would stop this trial now, judging the objective's values
         recorded with ``step=`` against the other trials' (always False without a pruner)."""
         __tracebackhide__ = True
-        return SINK.current is not None and SINK.current.prune_reason() is not None
+        return _prune_reason() is not None
 
     def prune_if_needed(self) -> None:
         """Stop this trial if the pruner says so: it is skipped with the reason, stored as
         ``pruned``, and counts towards the study's budget."""
         __tracebackhide__ = True
-        reason = SINK.current.prune_reason() if SINK.current is not None else None
+        reason = _prune_reason()
         if reason is not None:
             pytest.skip(reason)
+
+
+def _prune_reason() -> str | None:
+    __tracebackhide__ = True
+    return SINK.current.prune_reason() if SINK.current is not None else None
 
 
 @pytest.fixture

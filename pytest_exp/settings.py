@@ -28,26 +28,24 @@ class SettingError(ValueError):
     """A setting with a value it cannot take; the message says where the value came from."""
 
 
-def positive_int(value: object) -> int:
-    if isinstance(value, str):
-        try:
-            value = int(value.strip())
-        except ValueError:
-            raise ValueError("expected an integer >= 1") from None
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError("expected an integer >= 1")
-    return value
+def int_at_least(minimum: int) -> Callable[[object], int]:
+    """An integer (or its text) of ``minimum`` or more; bools are refused."""
+
+    def parse(value: object) -> int:
+        if isinstance(value, str):
+            try:
+                value = int(value.strip())
+            except ValueError:
+                raise ValueError(f"expected an integer >= {minimum}") from None
+        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+            raise ValueError(f"expected an integer >= {minimum}")
+        return value
+
+    return parse
 
 
-def nonnegative_int(value: object) -> int:
-    if isinstance(value, str):
-        try:
-            value = int(value.strip())
-        except ValueError:
-            raise ValueError("expected an integer >= 0") from None
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise ValueError("expected an integer >= 0")
-    return value
+positive_int = int_at_least(1)
+nonnegative_int = int_at_least(0)
 
 
 def trial_budget(value: object) -> int:

@@ -44,6 +44,15 @@ class Finished(NamedTuple):
     pruned: bool = False
 
 
+def _pruned(told: Finished) -> bool:
+    # Pruned on a curve: a pruner needs one, and the optimizer is told its last value.
+    return told.pruned and bool(told.curve)
+
+
+def _success(told: Finished) -> bool:
+    return not _pruned(told) and told.value is not None and math.isfinite(told.value)
+
+
 class Study:
     """Hands out points for trial slots and learns from their results.
 
@@ -87,16 +96,11 @@ class Study:
         """Earlier trials of this study (index, params, objective or None when failed, and for a
         pruned one its curve), in order."""
         told = [Finished(*entry) for entry in history]
-        good = [(t.point, t.value) for t in told if t.value is not None and math.isfinite(t.value)]
+        good = [(t.point, t.value) for t in told if t.value is not None and _success(t)]
         self._tell_successes([p for p, _ in good], [self._sign(y) for _, y in good])
         for t in told:
             self.assigned[t.number] = t.point
-            self.finished[t.number] = t.value
-            self._keep_curve(t)
-            if t.pruned:
-                self._tell_pruned(t)
-            elif t.value is None or not math.isfinite(t.value):
-                self._failed.append(t.point)
+            self._settle(t)
         self._tell_failures()
 
     def ask(self, index: int) -> Point:
@@ -117,14 +121,9 @@ class Study:
     ) -> None:
         if index in self.finished or index not in self.assigned:
             return
-        self.finished[index] = value
-        told = Finished(index, self.assigned[index], value, curve, pruned and bool(curve))
-        self._keep_curve(told)
-        if told.pruned:
-            self._tell_pruned(told)
-        elif value is None or not math.isfinite(value):
-            self._failed.append(told.point)
-        else:
+        told = Finished(index, self.assigned[index], value, curve, pruned)
+        self._settle(told)
+        if value is not None and _success(told):
             self._tell_successes([told.point], [self._sign(value)])
         self._tell_failures()
 
@@ -142,9 +141,19 @@ class Study:
         name = self.objective.name if self.objective is not None else "the objective"
         return f"pruned by the {self.pruner_name} pruner at step {curve[-1][0]}: {name} {reason}"
 
+    def _settle(self, told: Finished) -> None:
+        """Keep a finished trial's value and curve; tell a pruned one now, queue a failure (a
+        success is the caller's to tell: replay tells them all in one go)."""
+        self.finished[told.number] = told.value
+        self._keep_curve(told)
+        if _pruned(told):
+            self._tell_pruned(told)
+        elif not _success(told):
+            self._failed.append(told.point)
+
     def _keep_curve(self, told: Finished) -> None:
         if told.curve:
-            complete = not told.pruned and told.value is not None
+            complete = not _pruned(told) and told.value is not None
             self.curves[told.number] = pruning.Known([(s, self._sign(v)) for s, v in told.curve], complete)
         else:
             self.curves.pop(told.number, None)  # nothing recorded with steps: nothing to judge by
