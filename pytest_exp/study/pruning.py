@@ -11,7 +11,6 @@ minimized; the reasons sign them back.
 from __future__ import annotations
 
 import math
-import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -68,6 +67,8 @@ class Median:
         at_step = [c[step] for c in finished if step in c]
         if not at_step:
             return None
+        import statistics  # here: settings imports this module on every pytest run
+
         best, median = min(v for _, v in curve), statistics.median(at_step)
         if best > median:
             return (
