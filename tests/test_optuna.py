@@ -23,7 +23,9 @@ def _warm_samplers() -> None:
     # two real dimensions have a first trial) cannot be loaded twice in a process.
     real = {"type": "range", "bounds": [0, 1]}
     space = Space.from_dict({"x": real, "y": real, "k": ["a", "b"]})
-    for variant in ("tpe", "cmaes", "qmc", "random", "nsga2"):
+    # torch likewise, for optuna:gp where it is installed.
+    variants = ["tpe", "cmaes", "qmc", "random", "nsga2"] + (["gp"] if backend.missing("gp") is None else [])
+    for variant in variants:
         opt = backend.create(space, {"seed": 0, "variant": variant})
         for _ in range(5):
             opt.tell([point := opt.ask()], [point["x"]])
@@ -64,7 +66,17 @@ def test_each_variant_runs_a_study_over_a_mixed_space(pytester: pytest.Pytester,
     assert [t.trial for t in stored(pytester)] == list(range(6))
 
 
-def test_the_points_are_a_direct_optuna_loops(pytester: pytest.Pytester) -> None:
+def direct_sampler(variant: str, seed: int) -> object:
+    if variant == "gp":
+        return optuna.samplers.GPSampler(seed=seed)
+    return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
+
+
+GP_NEEDS_TORCH = pytest.mark.skipif(backend.missing("gp") is not None, reason="optuna:gp needs torch")
+
+
+@pytest.mark.parametrize("variant", ["tpe", pytest.param("gp", marks=GP_NEEDS_TORCH)])
+def test_the_points_are_a_direct_optuna_loops(pytester: pytest.Pytester, variant: str) -> None:
     pytester.makepyfile(
         test_q="""
         import pytest
@@ -75,13 +87,13 @@ def test_the_points_are_a_direct_optuna_loops(pytester: pytest.Pytester) -> None
         """
     )
     pytester.runpytest(
-        "--exp-optimize", "15", "--exp-optimizer", "optuna:tpe", "--exp-seed", "3"
+        "--exp-optimize", "15", "--exp-optimizer", f"optuna:{variant}", "--exp-seed", "3"
     ).assert_outcomes(passed=15)
     ours = [(t.params["x"], t.params["k"]) for t in stored(pytester)]
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with warnings.catch_warnings():  # constant_liar is experimental in Optuna 4.0
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=3, constant_liar=True))
+        study = optuna.create_study(sampler=direct_sampler(variant, 3))
     dists = {
         "x": optuna.distributions.FloatDistribution(-5, 5),
         "k": optuna.distributions.CategoricalDistribution([0, 1]),
