@@ -24,7 +24,7 @@ from pytest_exp import report
 from pytest_exp.settings import report_format
 from pytest_exp.store import FILENAME, RunInfo, Store, StoreError
 from pytest_exp.summary import MISSING
-from pytest_exp.trial import Objective, TrialRecord, by_function
+from pytest_exp.trial import Objective, TrialRecord, by_function, primary
 
 PROG = "python -m pytest_exp"
 DEFAULT_STORE = ".pytest-exp"
@@ -65,7 +65,7 @@ class _Parser(argparse.ArgumentParser):
 
 def stored_objective(trials: list[TrialRecord]) -> Objective | None:
     text = next((t.objective for t in trials if t.objective), None)
-    return Objective.parse(text) if text else None
+    return primary(text) if text else None
 
 
 def _objective(text: str) -> Objective:

@@ -21,7 +21,7 @@ from typing import Any
 from pytest_exp.baseline import WARNINGS, AmbiguousMatch, Baseline, BaselineError, Verdict, compare
 from pytest_exp.summary import Comparison, assignments, varying
 from pytest_exp.tolerance import Tolerance, parse_tolerances
-from pytest_exp.trial import Objective, TrialRecord
+from pytest_exp.trial import TrialRecord, primary
 
 # Worst first: a configuration shows the first of its verdicts' statuses in this order.
 SEVERITY = ("regression", "missing-config", "missing-metric", "new-metric", "improved", "changed", "within")
@@ -136,7 +136,7 @@ class Gate:
         assert self.baseline is not None
         function, config_id = key
         runs = self._runs[key]
-        objective = Objective.parse(runs[0].objective) if runs[0].objective else None
+        objective = primary(runs[0].objective) if runs[0].objective else None
         try:
             verdicts = compare(
                 runs,

@@ -169,7 +169,7 @@ class ControllerHooks:
     def __init__(self, session: ExpSession, results: Results) -> None:
         self.session = session
         self.results = results
-        self.plots: list[Path] = []
+        self.plots: list[tuple[str, Path]] = []
         self.plot_error = ""
         self.baseline_note = ""
 
@@ -252,8 +252,8 @@ class ControllerHooks:
             terminalreporter.write_line(f"trials not stored (--exp-store {settings.NO_STORE})")
         else:
             terminalreporter.write_line(f"trials stored in {self.results.where()}")
-        for path in self.plots:
-            terminalreporter.write_line(f"convergence plot: {path}")
+        for what, path in self.plots:
+            terminalreporter.write_line(f"{what}: {path}")
         if self.plot_error:
             terminalreporter.write_line(self.plot_error, red=True)
 

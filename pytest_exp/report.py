@@ -9,11 +9,13 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from pytest_exp import pareto
 from pytest_exp.settings import report_format
 from pytest_exp.space import format_values
 from pytest_exp.summary import (
@@ -26,7 +28,7 @@ from pytest_exp.summary import (
     summarize,
     varying,
 )
-from pytest_exp.trial import STATUSES, Objective, TrialRecord, canonical_json
+from pytest_exp.trial import STATUSES, Objective, TrialRecord, by_function, canonical_json, objectives
 
 FIT_TIME = "fit_time"
 """The automatic metric: each trial's call-phase duration in seconds."""
@@ -134,6 +136,21 @@ def ranked(summaries: Sequence[ConfigSummary], objective: Objective | None) -> l
         key=lambda i: (objective.better(summaries[i].value(objective.name)), summaries[i].has_problem, i),
     )
     return [summaries[i] for i in order]
+
+
+def front_ids(records: Sequence[TrialRecord], summaries: Sequence[ConfigSummary]) -> set[str] | None:
+    """The configurations of one multi-objective test on its Pareto front, by their objectives'
+    means (those with a failed run or a missing objective left out); None for one objective."""
+    text = next((r.objective for r in records if r.objective), None)
+    named = objectives(text) if text else ()
+    if len(named) < 2:
+        return None
+    values = {}
+    for s in summaries:
+        means = [s.value(o.name) for o in named]
+        if not s.has_problem and not any(map(math.isnan, means)):
+            values[s.config_id] = [o.signed(v) for o, v in zip(named, means, strict=True)]
+    return set(pareto.front(values))
 
 
 def metric_names(summaries: Iterable[ConfigSummary], objective: Objective | None) -> list[str]:
@@ -265,6 +282,11 @@ def _grid(
         headers.insert(-1, "baseline")
         right.insert(-1, False)
         columns.append([comparison.statuses.get(s.config_id, MISSING) for s in order])
+    front = front_ids(records, summaries)
+    if front is not None:  # a multi-objective test
+        headers.insert(-1, "front")
+        right.insert(-1, False)
+        columns.append(["yes" if s.config_id in front else "" for s in order])
     columns.append([s.status for s in order])
     rows = [list(row) for row in zip(*columns, strict=True)]
     fixed = assignments(summaries[0].params, fixed_names)
@@ -423,11 +445,12 @@ def csv_rows(
 
     Columns: test, function, config_id, run, status, ``param.NAME`` for every parameter (first
     seen order), ``metric.NAME`` for every metric (its last value; alphabetical), fit_time (the
-    trial's duration), worker, gpus (``0,1``), seed, message, and with ``comparisons`` baseline
-    (the verdict of the trial's configuration). Arrays and tables are JSON text; absent cells are
-    empty.
+    trial's duration), worker, gpus (``0,1``), seed, message, with ``comparisons`` baseline
+    (the verdict of the trial's configuration), and for multi-objective tests pareto (whether its
+    configuration is on the front). Arrays and tables are JSON text; absent cells are empty.
     """
     records = list(records)
+    fronts = _fronts(records)
     params = list(dict.fromkeys(name for r in records for name in r.params))
     metrics = sorted({name for r in records for name in r.last()})
     header = ["test", "function", "config_id", "run", "status"]
@@ -435,6 +458,8 @@ def csv_rows(
     header += ["fit_time", "worker", "gpus", "seed", "message"]
     if comparisons:
         header.append("baseline")
+    if fronts:
+        header.append("pareto")
     rows = []
     for r in records:
         row: dict[str, Any] = {"test": r.test, "function": r.function, "config_id": r.config_id}
@@ -445,6 +470,8 @@ def csv_rows(
         row |= {"seed": r.seed, "message": r.message}
         if comparisons:
             row["baseline"] = baseline_status(comparisons, r)
+        if r.function in fronts:
+            row["pareto"] = r.config_id in fronts[r.function]
         rows.append(row)
     return header, rows
 
@@ -455,10 +482,24 @@ def baseline_status(comparisons: Mapping[str, Comparison], record: TrialRecord) 
     return None if comparison is None else comparison.statuses.get(record.config_id)
 
 
-def _jsonl_record(record: TrialRecord, comparisons: Mapping[str, Comparison] | None) -> dict[str, Any]:
+def _fronts(records: Sequence[TrialRecord]) -> dict[str, set[str]]:
+    """The Pareto front of each multi-objective test function among ``records``."""
+    fronts = {}
+    for function, trials in by_function(records).items():
+        front = front_ids(trials, aggregate(trials))
+        if front is not None:
+            fronts[function] = front
+    return fronts
+
+
+def _jsonl_record(
+    record: TrialRecord, comparisons: Mapping[str, Comparison] | None, fronts: Mapping[str, set[str]]
+) -> dict[str, Any]:
     data = record.to_dict() | {"last": record.last()}
     if comparisons:
         data["baseline"] = baseline_status(comparisons, record)
+    if record.function in fronts:
+        data["pareto"] = record.config_id in fronts[record.function]
     return data
 
 
@@ -489,8 +530,10 @@ def export(
             writer.writeheader()
             writer.writerows(rows)
     elif suffix == ".jsonl":
+        fronts = _fronts(records)
         lines = (
-            json.dumps(_jsonl_record(r, comparisons), allow_nan=True, default=str) + "\n" for r in records
+            json.dumps(_jsonl_record(r, comparisons, fronts), allow_nan=True, default=str) + "\n"
+            for r in records
         )
         path.write_text("".join(lines), encoding="utf-8")
     else:
@@ -521,6 +564,9 @@ def summary_dict(
         "configurations": configurations,
         "best": None if best is None else best.config_id,
     }
+    front = front_ids(records, summaries)
+    if front is not None:
+        summary["pareto_front"] = [s.config_id for s in summaries if s.config_id in front]
     if comparison is not None:
         for entry in configurations:
             entry["baseline"] = comparison.statuses.get(entry["config_id"])
@@ -528,18 +574,33 @@ def summary_dict(
     return summary
 
 
-def convergence_plot(
-    path: Path, title: str, values: Sequence[tuple[int, float | None]], objective: Objective | None
-) -> None:
-    """Save a study's convergence plot: each trial's objective and the best so far, by trial.
-
-    Failed trials (``None``) are marked on the x axis. matplotlib is imported here only.
-    """
+@contextmanager
+def _figure(path: Path, title: str) -> Iterator[Any]:
+    """A figure's axes to draw on, saved to ``path`` as the block ends. matplotlib is imported
+    here only."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only: no display, no GUI toolkit
     import matplotlib.pyplot as plt
 
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+    try:
+        yield ax
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+        ax.legend()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.tight_layout()
+        fig.savefig(path)
+    finally:
+        plt.close(fig)
+
+
+def convergence_plot(
+    path: Path, title: str, values: Sequence[tuple[int, float | None]], objective: Objective | None
+) -> None:
+    """Save a study's convergence plot: each trial's objective and the best so far, by trial.
+    Failed trials (``None``) are marked on the x axis."""
     direction = objective.direction if objective is not None else "min"
     pick = min if direction == "min" else max
     ok = sorted((i, v) for i, v in values if v is not None and math.isfinite(v))
@@ -547,8 +608,7 @@ def convergence_plot(
     best: list[float] = []
     for _, v in ok:
         best.append(v if not best else pick(best[-1], v))
-    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
-    try:
+    with _figure(path, title) as ax:
         if ok:
             ax.plot([i for i, _ in ok], [v for _, v in ok], "o", color="tab:blue", alpha=0.5, label="trial")
             ax.step(
@@ -559,11 +619,42 @@ def convergence_plot(
             ax.plot(failed, [bottom] * len(failed), "x", color="tab:red", label="failed")
         ax.set_xlabel("trial")
         ax.set_ylabel(objective.name if objective is not None else "objective")
-        ax.set_title(title)
-        ax.grid(alpha=0.3)
-        ax.legend()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.tight_layout()
-        fig.savefig(path)
-    finally:
-        plt.close(fig)
+
+
+def front_plot(
+    path: Path,
+    title: str,
+    values: Sequence[tuple[int, tuple[float, ...]]],
+    front: Sequence[int],
+    objectives: Sequence[Objective],
+) -> None:
+    """Save a multi-objective study's trials over its first two objectives, the Pareto front
+    (``front``, trial numbers) joined in order and labelled with its trials."""
+    x, y = objectives[0], objectives[1]
+    on = [(i, v) for i, v in values if i in set(front)]
+    off = [(i, v) for i, v in values if i not in set(front)]
+    with _figure(path, title) as ax:
+        if off:
+            ax.plot(
+                [v[0] for _, v in off],
+                [v[1] for _, v in off],
+                "o",
+                color="tab:blue",
+                alpha=0.4,
+                label="trial",
+            )
+        if on:
+            line = sorted(on, key=lambda iv: x.signed(iv[1][0]))
+            ax.plot(
+                [v[0] for _, v in line],
+                [v[1] for _, v in line],
+                "o-",
+                color="tab:orange",
+                label="Pareto front",
+            )
+            for i, v in line:
+                ax.annotate(
+                    f"trial-{i:03d}", (v[0], v[1]), textcoords="offset points", xytext=(4, 4), fontsize=7
+                )
+        ax.set_xlabel(f"{x.name} ({x.direction})")
+        ax.set_ylabel(f"{y.name} ({y.direction})")

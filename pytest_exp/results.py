@@ -14,7 +14,7 @@ from pytest_exp import settings, worker
 from pytest_exp.messages import ATTR, TrialProgress, TrialStarted, decode
 from pytest_exp.session import ExpSession
 from pytest_exp.study.proposer import Proposer
-from pytest_exp.trial import Objective, TrialRecord, by_function
+from pytest_exp.trial import Objective, TrialRecord, by_function, primary
 
 if TYPE_CHECKING:
     from pytest_exp.gate import Gate
@@ -98,7 +98,7 @@ class Results:
     def _objective(self, text: str) -> Objective:
         parsed = self._parsed.get(text)
         if parsed is None:
-            parsed = self._parsed[text] = Objective.parse(text)
+            parsed = self._parsed[text] = primary(text)  # a multi-objective study ranks by its first
         return parsed
 
     def _on_finished(self, record: TrialRecord) -> None:

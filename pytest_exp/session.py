@@ -19,6 +19,7 @@ from pytest_exp.space import MAX_GRID, Grid, Space, SpaceError, suggest
 from pytest_exp.study import backend
 from pytest_exp.study.proposer import Proposing
 from pytest_exp.study.resume import StoredStudies
+from pytest_exp.trial import objectives
 
 if TYPE_CHECKING:
     from pytest_exp.baseline import Baseline
@@ -414,6 +415,21 @@ class ExpSession:
         optimizer = settings.resolve("optimizer", self.cli, options, self.ini)
         chosen, opt = self.optimizer_settings(optimizer, options)
         chosen.check(space)
+        objective = settings.resolve("objective", self.cli, options, self.ini)
+        pruner = settings.resolve("pruner", self.cli, options, self.ini)
+        count = len(objectives(objective)) if objective else 1
+        if count > 1:
+            if not backend.multi_objective(chosen, opt["variant"]):
+                raise CollectError(
+                    f"--exp-optimizer {optimizer} optimizes one objective, and objective {objective!r} "
+                    f"names {count}: use optuna:nsga2, optuna:tpe, optuna:gp, optuna:qmc or optuna:random"
+                )
+            if pruner != "none":
+                raise CollectError(
+                    f"--exp-pruner {pruner}: a multi-objective study cannot be pruned "
+                    f"(objective {objective!r} names {count}); use --exp-pruner none"
+                )
+            opt["objectives"] = count
         budget = settings.resolve("optimize", self.cli, options, self.ini)
         fresh = bool(settings.resolve("fresh", self.cli, {}, self.ini))
         key, done = self.studies.resume(function, space, fresh=fresh)
@@ -421,12 +437,12 @@ class ExpSession:
             key=key,
             function=function,
             space=space,
-            objective=settings.resolve("objective", self.cli, options, self.ini),
+            objective=objective,
             budget=budget,
             settings={**opt, "seed": seed},
             replayed=len(done),
             backend=optimizer,
-            pruner=settings.resolve("pruner", self.cli, options, self.ini),
+            pruner=pruner,
             prune_warmup=settings.resolve("prune_warmup", self.cli, options, self.ini),
         )
         width = max(3, len(str(budget - 1)))

@@ -18,7 +18,7 @@ from pytest_exp.space import MAX_GRID
 from pytest_exp.study.pruning import NAMES as PRUNERS
 from pytest_exp.study.skopt import ACQUISITIONS, LIARS, SURROGATES
 from pytest_exp.tolerance import SPEC_FORM, tolerance_setting
-from pytest_exp.trial import Objective
+from pytest_exp.trial import objectives
 
 REPORT_FORMATS = (".csv", ".jsonl", ".md")
 NO_STORE = "none"  # --exp-store none: the run stores nothing (a directory of that name: ./none)
@@ -87,8 +87,8 @@ def optimizer_value(value: object) -> str:
 
 def objective_value(value: object) -> str:
     if not isinstance(value, str):
-        raise ValueError("expected NAME, NAME:min or NAME:max")
-    return str(Objective.parse(value))
+        raise ValueError("expected NAME, NAME:min or NAME:max, or several separated by commas")
+    return ",".join(map(str, objectives(value)))
 
 
 def report_format(path: str) -> str:
@@ -205,7 +205,8 @@ SETTINGS = (
     ),
     Setting(
         "objective",
-        "the metric that ranks trials, NAME[:min|max] (min when omitted).",
+        "the metric that ranks trials, NAME[:min|max] (min when omitted); several, comma-separated, "
+        "make a study multi-objective (loss:min,latency:min).",
         objective_value,
         metavar="NAME[:min|max]",
         marker=objective_value,
@@ -307,7 +308,8 @@ SETTINGS = (
     ),
     Setting(
         "plot",
-        "save a convergence plot per study to PATH (PNG; needs the 'plot' extra, matplotlib).",
+        "save a convergence plot per study to PATH, a Pareto front for a multi-objective one (PNG; "
+        "needs the 'plot' extra, matplotlib).",
         path_value,
         metavar="PATH",
     ),

@@ -118,6 +118,8 @@ class Objective(NamedTuple):
 
     @classmethod
     def parse(cls, text: str) -> Objective:
+        if "," in text:
+            raise ValueError("expected NAME, NAME:min or NAME:max (one objective)")
         name, sep, direction = text.strip().rpartition(":")
         if not sep:
             name, direction = direction, "min"
@@ -125,6 +127,10 @@ class Objective(NamedTuple):
         if not name.strip() or direction not in ("min", "max"):
             raise ValueError("expected NAME, NAME:min or NAME:max")
         return cls(name.strip(), direction)
+
+    def signed(self, value: float) -> float:
+        """``value`` as a quantity to minimize."""
+        return -value if self.direction == "max" else value
 
     def better(self, value: float) -> float:
         """A key that sorts the best value first; NaN and missing sort last."""
@@ -134,6 +140,30 @@ class Objective(NamedTuple):
 
     def __str__(self) -> str:
         return f"{self.name}:{self.direction}"
+
+
+def objectives(text: str) -> tuple[Objective, ...]:
+    """The objectives ``text`` names: ``loss`` or ``acc:max`` for one, ``loss:min,latency:min``
+    for a multi-objective study (whose first objective also ranks its summary)."""
+    parts = text.split(",")
+    parsed = []
+    for part in parts:
+        try:
+            parsed.append(Objective.parse(part))
+        except ValueError as e:
+            if len(parts) == 1:
+                raise
+            raise ValueError(f"objective {part.strip()!r}: {e}") from None
+    names = [o.name for o in parsed]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ValueError(f"objective {twice[0]!r} named twice")
+    return tuple(parsed)
+
+
+def primary(text: str) -> Objective:
+    """The objective that ranks trials: the only one, or a multi-objective study's first."""
+    return objectives(text)[0]
 
 
 @dataclass(slots=True)

@@ -14,7 +14,7 @@ from pytest_exp.messages import ATTR, Message, TrialProgress, TrialStarted, enco
 from pytest_exp.metrics import SINK, MetricError, MetricRecorder
 from pytest_exp.session import STASH
 from pytest_exp.study.proposer import ProposerError
-from pytest_exp.trial import Objective, Trial, json_params
+from pytest_exp.trial import Trial, json_params, objectives, primary
 
 
 class Live(MetricRecorder):
@@ -47,7 +47,7 @@ class Live(MetricRecorder):
         proposer = self.item.config.stash[STASH].proposer
         assert proposer is not None  # a study's trial got its point from it
         if slot.plan.objective is not None:
-            name = Objective.parse(slot.plan.objective).name
+            name = primary(slot.plan.objective).name  # a pruned study has one objective
         elif len(self.steps) == 1:
             (name,) = self.steps
         else:
@@ -125,9 +125,10 @@ def study_objective(plan_objective: str | None, recorder: MetricRecorder | None)
     recorded = list(recorder.series) if recorder else []
     shown = f"recorded: {', '.join(recorded)}" if recorded else "nothing was recorded"
     if plan_objective is not None:
-        name = Objective.parse(plan_objective).name
-        if name in recorded:
+        missing = [o.name for o in objectives(plan_objective) if o.name not in recorded]
+        if not missing:
             return plan_objective, ""
+        name = missing[0]
         return None, f"the objective {name!r} was not recorded ({shown}); call record_metric({name!r}, value)"
     if len(recorded) == 1:
         return f"{recorded[0]}:min", ""

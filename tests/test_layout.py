@@ -12,6 +12,7 @@ PACKAGE = Path(__file__).parent.parent / "pytest_exp"
 # imports included: they are dependencies too).
 LAYERS = [
     "trial",
+    "pareto",
     "space",
     "summary",
     "tolerance",

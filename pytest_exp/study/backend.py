@@ -4,11 +4,13 @@ A backend is a module (or any object) with a ``SETTINGS`` tuple, the names of th
 reads besides ``seed`` and ``variant``, which every backend gets (each one in
 :mod:`pytest_exp.settings`); optionally ``VARIANTS`` (``skopt:rf`` names variant ``rf``) and
 ``implied(variant)``, the settings a variant fixes, and ``missing(variant)``, what the
-variant needs installed (None when nothing); ``check(space)``, which refuses at collection
-a space it cannot search; and ``create(space, settings)``, which returns an :class:`Optimizer` for
-one study. ``--exp-optimizer`` names one: built in, registered in the ``pytest_exp.optimizers``
-entry-point group, or ``module:object``. Backends are imported when a study is collected, never on
-a plain run.
+variant needs installed (None when nothing), and ``multi_objective(variant)``, whether it
+optimizes several objectives at once (without it, a backend optimizes one; a multi-objective
+study's ``settings`` then also hold ``objectives``, their number); ``check(space)``, which refuses
+at collection a space it cannot search; and ``create(space, settings)``, which returns an
+:class:`Optimizer` for one study. ``--exp-optimizer`` names one: built in, registered in the
+``pytest_exp.optimizers`` entry-point group, or ``module:object``. Backends are imported when a
+study is collected, never on a plain run.
 """
 
 from __future__ import annotations
@@ -31,8 +33,9 @@ class Optimizer(Protocol):
         not propose again (a constant liar, or the backend's own mechanism)."""
         ...
 
-    def tell(self, points: Sequence[Point], values: Sequence[float]) -> None:
-        """Observations, several at once when a history is replayed (one model fit)."""
+    def tell(self, points: Sequence[Point], values: Sequence[float | tuple[float, ...]]) -> None:
+        """Observations, several at once when a history is replayed (one model fit): a float
+        each, or in a multi-objective study (see :func:`multi_objective`) a tuple each."""
         ...
 
 
@@ -114,6 +117,12 @@ def _import(target: str, text: str) -> Backend:
 
 def variants(backend: Backend) -> tuple[str, ...]:
     return tuple(getattr(backend, "VARIANTS", ()))
+
+
+def multi_objective(backend: Backend, variant: str | None) -> bool:
+    """Whether ``backend`` (with ``variant``) optimizes several objectives at once."""
+    judge = getattr(backend, "multi_objective", None)
+    return bool(judge(variant)) if judge is not None else False
 
 
 def _entry_points() -> Any:

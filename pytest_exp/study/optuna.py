@@ -48,6 +48,14 @@ def missing(variant: str | None = None) -> str | None:
     return None
 
 
+MULTI_OBJECTIVE = ("tpe", "qmc", "random", "nsga2", "gp")
+"""The variants whose samplers optimize several objectives at once (CMA-ES optimizes one)."""
+
+
+def multi_objective(variant: str | None) -> bool:
+    return (variant or DEFAULT_VARIANT) in MULTI_OBJECTIVE
+
+
 def random_state(seed: int) -> int:
     """The seed as Optuna's samplers take it (0 to 2**32 - 1, numpy's range). A seed outside that
     range is mapped by hashing; seeds inside it pass unchanged."""
@@ -134,7 +142,7 @@ class OptunaOptimizer:
     """A study's optimizer: one in-memory Optuna study over a space's search dimensions (``value``
     parameters stay fixed). ``study`` is the Optuna study itself."""
 
-    def __init__(self, space: Space, variant: str, seed: int) -> None:
+    def __init__(self, space: Space, variant: str, seed: int, objectives: int = 1) -> None:
         try:
             import optuna
         except ImportError:
@@ -158,7 +166,7 @@ class OptunaOptimizer:
         self._running: dict[tuple[Any, ...], list[int]] = {}
         with _quiet(self._torch, logs=True):
             self.study: optuna.Study = optuna.create_study(
-                direction="minimize", sampler=sampler(variant, random_state(seed))
+                directions=["minimize"] * objectives, sampler=sampler(variant, random_state(seed))
             )
 
     def _point(self, params: Mapping[str, Any]) -> Point:
@@ -209,7 +217,7 @@ class OptunaOptimizer:
         self._running.setdefault(self._key(params), []).append(trial.number)
         return self._point(params)
 
-    def tell(self, points: Sequence[Point], values: Sequence[float]) -> None:
+    def tell(self, points: Sequence[Point], values: Sequence[float | tuple[float, ...]]) -> None:
         if not self.dists:
             return
         from optuna.trial import create_trial
@@ -218,10 +226,11 @@ class OptunaOptimizer:
             for point, value in zip(points, values, strict=True):
                 params = self._params(point)
                 numbers = self._running.get(self._key(params))
+                told = [float(v) for v in value] if isinstance(value, tuple) else [float(value)]
                 if numbers:
-                    self.study.tell(numbers.pop(0), float(value))
+                    self.study.tell(numbers.pop(0), told)
                 else:
-                    trial = create_trial(params=params, distributions=self.dists, value=float(value))
+                    trial = create_trial(params=params, distributions=self.dists, values=told)
                     self.study.add_trial(trial)
 
     def tell_pruned(self, point: Point, curve: Sequence[tuple[int, float]]) -> None:
@@ -271,7 +280,10 @@ def create(space: Space, settings: Mapping[str, Any]) -> OptunaOptimizer:
     variant = settings.get("variant") or DEFAULT_VARIANT
     if variant not in VARIANTS:
         raise ValueError(f"unknown optuna variant {variant!r} (expected one of {', '.join(VARIANTS)})")
-    unknown = set(settings) - {"seed", "variant", *SETTINGS}
+    unknown = set(settings) - {"seed", "variant", "objectives", *SETTINGS}
     if unknown:
         raise TypeError(f"optuna backend got settings it does not read: {', '.join(sorted(unknown))}")
-    return OptunaOptimizer(space, variant, int(settings.get("seed", 0)))
+    objectives = int(settings.get("objectives", 1))
+    if objectives > 1 and not multi_objective(variant):
+        raise ValueError(f"optuna:{variant} optimizes one objective, not {objectives}")
+    return OptunaOptimizer(space, variant, int(settings.get("seed", 0)), objectives)

@@ -25,7 +25,7 @@ from pytest_exp.study import backend, wire
 from pytest_exp.study.pruning import Curve
 from pytest_exp.study.resume import counts_towards_budget, resumed_seed
 from pytest_exp.study.study import Finished, Study, objective_curve, objective_value
-from pytest_exp.trial import Objective, Point, TrialRecord, plain, safe_name
+from pytest_exp.trial import Point, TrialRecord, objectives, plain, safe_name
 
 # Every wait of the protocol is bounded by one of these (seconds).
 # A worker's connection and key exchange: the controller answers each connection at once in a
@@ -113,12 +113,15 @@ class Proposer:
                 study.tell(told.number, told.value, told.curve, pruned=told.pruned)
 
     def _start(self, spec: StudySpec) -> Study:
-        objective = Objective.parse(spec.objective) if spec.objective else None
+        named = objectives(spec.objective) if spec.objective else ()
+        objective = named[0] if named else None
         space = Space.from_dict(spec.space, source=spec.function)
         done = [r for r in self._history(spec.key) if counts_towards_budget(r)]
         settings = {**spec.settings, "seed": resumed_seed(spec.settings["seed"], len(done))}
         optimizer = backend.load(spec.backend).create(space, settings)
-        study = Study(spec.key, objective, spec.budget, optimizer, spec.pruner, spec.prune_warmup)
+        study = Study(
+            spec.key, objective, spec.budget, optimizer, spec.pruner, spec.prune_warmup, objectives=named
+        )
         study.replay([_finished(r) for r in done])
         self.functions[spec.key] = spec.function
         self.origins[spec.key] = self._origin(spec, len(done))
@@ -136,9 +139,10 @@ class Proposer:
             return f"started over (--exp-fresh); the study of run {previous[1]} stays in the store"
         return f"the space changed since run {previous[1]}: a new study (the old one stays in the store)"
 
-    def plot(self, path: Path) -> list[Path]:
-        """A convergence plot per study: ``path`` itself for one, ``path-<test>.png`` for several."""
-        from pytest_exp.report import convergence_plot
+    def plot(self, path: Path) -> list[tuple[str, Path]]:
+        """A convergence plot per study (the Pareto front of a multi-objective one): ``path``
+        itself for one study, ``path-<test>.png`` for several."""
+        from pytest_exp.report import convergence_plot, front_plot
 
         written = []
         for key, study in self.studies.items():
@@ -146,8 +150,14 @@ class Proposer:
             target = path
             if len(self.studies) > 1:
                 target = path.with_name(f"{path.stem}-{safe_name(function)}{path.suffix}")
-            convergence_plot(target, function, sorted(study.finished.items()), study.objective)
-            written.append(target)
+            if len(study.objectives) > 1:
+                done = [(i, y) for i, y in sorted(study.finished.items()) if isinstance(y, tuple)]
+                front_plot(target, function, done, [i for i, _ in study.front()], study.objectives)
+                written.append(("Pareto front plot", target))
+            else:
+                values = [(i, y) for i, y in sorted(study.finished.items()) if not isinstance(y, tuple)]
+                convergence_plot(target, function, values, study.objective)
+                written.append(("convergence plot", target))
         return written
 
     def summaries(self) -> dict[str, str]:
@@ -157,13 +167,28 @@ class Proposer:
             done = len(study.finished)
             line = f"study {key}: {done} of {study.budget} trials done; {self.origins[key]}"
             best = study.best()
-            if best is not None:
+            if len(study.objectives) > 1:
+                line += self._front_lines(study)
+            elif best is not None:
                 index, value = best
                 name = study.objective.name if study.objective else "objective"
                 params = ", ".join(f"{k}={v!r}" for k, v in study.assigned[index].items())
                 line += f"\nbest of the study: trial-{index:03d} {name}={value:.6g} ({params})"
             lines[self.functions[key]] = line
         return lines
+
+    @staticmethod
+    def _front_lines(study: Study) -> str:
+        front = study.front()
+        if not front:
+            return "\nPareto front of the study: no trial has finished with every objective yet"
+        shown = ", ".join(str(o) for o in study.objectives)
+        text = f"\nPareto front of the study ({len(front)} of {len(study.finished)} trials; {shown}):"
+        for index, values in front:
+            scores = " ".join(f"{o.name}={v:.6g}" for o, v in zip(study.objectives, values, strict=True))
+            params = ", ".join(f"{k}={v!r}" for k, v in study.assigned[index].items())
+            text += f"\n  trial-{index:03d} {scores} ({params})"
+        return text
 
 
 def _finished(record: TrialRecord) -> Finished:
