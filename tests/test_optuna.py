@@ -17,18 +17,7 @@ from pytest_exp.study.study import Study
 optuna = pytest.importorskip("optuna")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _warm_samplers() -> None:
-    # As warm_skopt (conftest.py): QMC's scipy modules and cmaes (which CMA-ES imports only once
-    # two real dimensions have a first trial) cannot be loaded twice in a process.
-    real = {"type": "range", "bounds": [0, 1]}
-    space = Space.from_dict({"x": real, "y": real, "k": ["a", "b"]})
-    # torch likewise, for optuna:gp where it is installed.
-    variants = ["tpe", "cmaes", "qmc", "random", "nsga2"] + (["gp"] if backend.missing("gp") is None else [])
-    for variant in variants:
-        opt = backend.create(space, {"seed": 0, "variant": variant})
-        for _ in range(5):
-            opt.tell([point := opt.ask()], [point["x"]])
+pytestmark = pytest.mark.usefixtures("warm_optuna")  # see conftest.py
 
 
 MIXED = """
