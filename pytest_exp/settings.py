@@ -250,8 +250,9 @@ SETTINGS = (
     ),
     Setting(
         "pruner",
-        "stop unpromising study trials early: none (default), median or halving (successive "
-        "halving); a test asks with exp_trial.should_prune() after record_metric(name, value, step=k).",
+        "stop unpromising study trials early: none (default), median, halving (successive "
+        "halving) or hyperband; a test asks with exp_trial.should_prune() after "
+        "record_metric(name, value, step=k).",
         choice(*PRUNERS),
         default="none",
         metavar="PRUNER",
@@ -259,7 +260,8 @@ SETTINGS = (
     ),
     Setting(
         "prune_warmup",
-        "steps a trial runs before the pruner judges it (default 0; for halving, its first rung).",
+        "steps a trial runs before the pruner judges it (default 0; for halving and hyperband, the "
+        "first rung).",
         nonnegative_int,
         default=0,
         marker=nonnegative_int,

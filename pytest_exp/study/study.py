@@ -102,7 +102,7 @@ class Study:
         self.optimizer = optimizer
         self.pruner_name = pruner
         maximized = objective is not None and objective.direction == "max"
-        self.pruner = pruning.create(pruner, sign=-1.0 if maximized else 1.0, warmup=prune_warmup)
+        self.pruner = pruning.create(pruner, sign=-1.0 if maximized else 1.0, warmup=prune_warmup, study=key)
         self.assigned: dict[int, Point] = {}
         self.finished: dict[int, Value | None] = {}
         self.pruned: set[int] = set()
@@ -155,7 +155,7 @@ class Study:
         signed = [(s, self._sign(v)) for s, v in curve]
         self.curves[index] = pruning.Known(signed, complete=False)
         others = {i: k for i, k in self.curves.items() if i != index}
-        reason = self.pruner.prune(signed, others)
+        reason = self.pruner.prune(signed, others, index)
         if reason is None:
             return None
         name = self.objective.name if self.objective is not None else "the objective"
