@@ -1,6 +1,6 @@
 """Optimization quality and cost of ``pytest --exp-optimize`` next to scikit-optimize called directly.
 
-Three parts, each selected with ``--parts`` (all by default):
+Four parts, each selected with ``--parts`` (all by default):
 
 * ``quality``  Branin (2-D), Hartmann6 (6-D), Rosenbrock-4 (4-D) and a mixed space (log-uniform
                ``lr``, int ``layers``, categorical ``opt``, uniform ``dropout``), ``--trials``
@@ -28,6 +28,12 @@ Three parts, each selected with ``--parts`` (all by default):
                scale. One discarded warm-up round, then ``--repeats`` interleaved rounds; medians.
 * ``parallel`` 24 trials whose test sleeps 0.5 s (and records Branin), ``-n 2`` next to sequential;
                ``--repeats`` interleaved rounds, median wall time, speedup.
+* ``cpu``      the proposer's CPU against the trials': a study of 20 trials whose test fits a
+               scikit-learn gradient-boosting model (real CPU work, one thread), sequential and
+               under ``-n 2`` on this machine's 2 cores, next to the same test over a 20-point
+               grid (no proposer). Reported: the summed trial time (the store's durations),
+               median over ``--repeats`` interleaved rounds. Target: under ``-n 2`` the study's
+               summed trial time stays within 1.2x of the sequential study's, as a grid's does.
 
 Every measurement is a fresh interpreter started with ``subprocess``; the quality runs go one at a
 time by default (``--jobs 2`` runs two at a time: results are the same, wall times are not
@@ -203,6 +209,38 @@ SLEEP_MODULE = textwrap.dedent(
     def test_sleep(exp_params, record_metric):
         time.sleep({SLEEP_S})
         record_metric("f", evaluate("branin", exp_params))
+    """
+)
+
+CPU_TRIALS = 20
+CPU_MODULE = textwrap.dedent(
+    """\
+    import pytest
+    from sklearn.datasets import make_regression
+    from sklearn.ensemble import GradientBoostingRegressor
+
+    X, Y = make_regression(n_samples=2000, n_features=20, noise=5.0, random_state=0)
+    SPACE = {
+        "depth": {"type": "range", "bounds": [2, 5], "dtype": "int"},
+        "lr": {"type": "random", "bounds": [0.02, 0.3], "prior": "log-uniform"},
+    }
+    GRID = {"depth": [2, 3, 4, 5], "lr": [0.02, 0.05, 0.1, 0.2, 0.3]}
+
+
+    def fit(depth, lr, record_metric):
+        model = GradientBoostingRegressor(n_estimators=60, max_depth=depth, learning_rate=lr, random_state=0)
+        model.fit(X[:1500], Y[:1500])
+        record_metric("f", float(((model.predict(X[1500:]) - Y[1500:]) ** 2).mean()))
+
+
+    @pytest.mark.space(SPACE, objective="f:min")
+    def test_study(depth, lr, record_metric):
+        fit(depth, lr, record_metric)
+
+
+    @pytest.mark.space(GRID, objective="f:min")
+    def test_grid(depth, lr, record_metric):
+        fit(depth, lr, record_metric)
     """
 )
 
@@ -406,6 +444,7 @@ def build(root: Path, blas_threads: str) -> Bench:
     (root / "test_sleep.py").write_text(SLEEP_MODULE)
     (root / "test_one.py").write_text("def test_one():\n    pass\n")
     (root / "test_plain_sleep.py").write_text(PLAIN_SLEEP_MODULE)
+    (root / "test_cpu.py").write_text(CPU_MODULE)
     env = dict(os.environ)
     if blas_threads != "inherit":
         env.update(dict.fromkeys(BLAS_VARS, blas_threads))
@@ -862,12 +901,62 @@ def parallel(bench: Bench, repeats: int, surrogate: str, seed: int = 0) -> None:
     )
 
 
+def cpu(bench: Bench, repeats: int) -> None:
+    """The summed trial time of a study and of a grid, sequential and under -n 2."""
+
+    def fit_s(args: Sequence[str], trials: int) -> float:
+        store = bench.fresh("cpu")
+        command = [sys.executable, "-m", "pytest", *PYTEST, "--exp-store", str(store), "test_cpu.py", *args]
+        done = subprocess.run(
+            command, cwd=bench.root, env=bench.env, capture_output=True, text=True, check=False
+        )
+        if done.returncode != 0:
+            raise SystemExit(f"{' '.join(command[2:])}: exited {done.returncode}:\n{done.stdout[-3000:]}")
+        with Store.open_existing(store) as s:
+            records = [t for run in s.runs() for t in s.trials(run.id)]
+        if len(records) != trials or {r.status for r in records} != {"passed"}:
+            raise SystemExit(
+                f"{' '.join(command[2:])}: {len(records)} trials, {sorted({r.status for r in records})}"
+            )
+        return sum(float(r.duration or 0.0) for r in records)
+
+    study = ["-k", "test_study", "--exp-optimize", str(CPU_TRIALS), "--exp-seed", "0"]
+    grid = ["-k", "test_grid"]
+    variants: list[tuple[str, str, Callable[[], float]]] = [
+        ("grid", "grid, sequential", lambda: fit_s(grid, CPU_TRIALS)),
+        ("grid2", "grid, -n 2", lambda: fit_s([*grid, "-n", "2"], CPU_TRIALS)),
+        ("study", "study, sequential", lambda: fit_s(study, CPU_TRIALS)),
+        ("study2", "study, -n 2", lambda: fit_s([*study, "-n", "2"], CPU_TRIALS)),
+    ]
+    runs: dict[str, list[float]] = {k: [] for k, _, _ in variants}
+    for r in range(repeats):
+        shift = r % len(variants)
+        for key, _, go in variants[shift:] + variants[:shift]:
+            runs[key].append(go())
+    summed = {k: median(v) for k, v in runs.items()}
+    print(
+        f"cpu: {CPU_TRIALS} trials fitting a gradient-boosting model each (one thread); summed trial time "
+        f"from the store, median of {repeats} interleaved round(s); the study with the plugin's defaults"
+    )
+    rows = [
+        [label, f"{summed[k]:.2f}", f"{min(runs[k]):.2f}..{max(runs[k]):.2f}"] for k, label, _ in variants
+    ]
+    print("\n".join(table(["run", "summed trial s", "min..max"], rows, first=20)))
+    grid_ratio, study_ratio = summed["grid2"] / summed["grid"], summed["study2"] / summed["study"]
+    verdict = "OK" if study_ratio <= 1.2 else "OVER"
+    print(
+        f"-n 2 over sequential: grid {grid_ratio:.2f}x, study {study_ratio:.2f}x (target <= 1.2x: {verdict})"
+    )
+
+
 # --------------------------------------------------------------------------- main
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--parts", default="quality,overhead,parallel", help="comma-separated parts to run")
+    parser.add_argument(
+        "--parts", default="quality,overhead,parallel,cpu", help="comma-separated parts to run"
+    )
     parser.add_argument("--functions", default=",".join(FUNCTIONS), help="quality: comma-separated functions")
     parser.add_argument(
         "--methods",
@@ -893,7 +982,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
     functions = [f.strip() for f in args.functions.split(",") if f.strip()]
     for p in parts:
-        if p not in ("quality", "overhead", "parallel"):
+        if p not in ("quality", "overhead", "parallel", "cpu"):
             parser.error(f"unknown part {p!r}")
     for f in functions:
         if f not in FUNCTIONS:
@@ -932,6 +1021,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             print()
         if "parallel" in parts:
             parallel(bench, repeats, args.parallel_surrogate)
+            print()
+        if "cpu" in parts:
+            cpu(bench, repeats)
             print()
     print(f"done in {time.perf_counter() - started:.0f} s")
 
