@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 from typing import Any
 
 import pytest
@@ -100,7 +101,7 @@ def test_the_exports_mark_front_members(pytester: pytest.Pytester) -> None:
     assert {r["pareto"] for r in rows} <= {"True", "False"}
     # Re-exported from the store, as JSON lines: the same members.
     shown = pytester.run(
-        *("python", "-m", "pytest_exp", "show", "--store", ".pytest-exp", "--report", "t.jsonl")
+        *(sys.executable, "-m", "pytest_exp", "show", "--store", ".pytest-exp", "--report", "t.jsonl")
     )
     assert shown.ret == 0, shown.stderr.str()
     lines = [json.loads(line) for line in (pytester.path / "t.jsonl").read_text().splitlines()]
